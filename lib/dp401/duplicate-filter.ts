@@ -1,0 +1,52 @@
+/**
+ * The DP-401 often sends one weighing twice within 1-2 s (weigh, then label print). A line
+ * with the same device, PLU, net and tare within the window is a duplicate of the first.
+ */
+export interface DuplicateHit {
+  originalEventId: string;
+  firstSeenAt: number;
+}
+
+interface Seen extends DuplicateHit {
+  key: string;
+}
+
+/** Bounded: entries older than the window go, and never more than `maxEntries` are kept. */
+export class DuplicateFilter {
+  private seen = new Map<string, Seen>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly maxEntries = 4096,
+  ) {}
+
+  static key(deviceId: string, pluCode: string, netGrams: number, tareGrams: number): string {
+    return `${deviceId}\u0000${pluCode}\u0000${netGrams}\u0000${tareGrams}`;
+  }
+
+  /** Returns the earlier event this one repeats, or records it as new and returns null. */
+  check(key: string, eventId: string, now: number): DuplicateHit | null {
+    if (this.windowMs <= 0) return null;
+    this.prune(now);
+    const hit = this.seen.get(key);
+    if (hit && now - hit.firstSeenAt <= this.windowMs) return hit;
+    if (this.seen.size >= this.maxEntries) {
+      const oldest = this.seen.keys().next().value;
+      if (oldest !== undefined) this.seen.delete(oldest);
+    }
+    this.seen.set(key, { key, originalEventId: eventId, firstSeenAt: now });
+    return null;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+
+  private prune(now: number): void {
+    // Insertion order is time order, so the stale entries are at the front.
+    for (const [k, v] of this.seen) {
+      if (now - v.firstSeenAt <= this.windowMs) break;
+      this.seen.delete(k);
+    }
+  }
+}

@@ -1,0 +1,124 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
+import { ScaleGateway } from '../../lib/dp401/scale-gateway';
+import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
+import { ThrottledStatus } from '../shared/throttled-status';
+
+/** Config as the editor stores it (every field a string before validation). */
+type Dp401InDef = NodeDef & RawDp401Config;
+
+/** Routes a reply to the scale that sent a weighing; copied along by later nodes. */
+interface Dp401Session {
+  type: 'dp401';
+  id: string;
+}
+
+interface InputMessage extends NodeMessage {
+  _session?: Dp401Session | { type?: unknown; id?: unknown };
+}
+
+/** Weighings waiting longer than this for the store's ack turn the status yellow. */
+const ACK_LATE_MS = 10_000;
+
+function formatKg(grams: number): string {
+  return (grams / 1000).toFixed(3);
+}
+
+export = function register(RED: NodeAPI): void {
+  function Dp401InNode(this: Node, config: Dp401InDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const { settings, errors } = parseDp401Settings(config);
+    const status = new ThrottledStatus((s: NodeStatus) => node.status(s), 250);
+
+    if (!settings) {
+      for (const e of errors) node.error(RED._('dp401-in.errors.invalid-setting', { message: e.message }));
+      status.set({ fill: 'red', shape: 'ring', text: RED._('dp401-in.status.invalid', { field: errors.map((e) => e.field).join(', ') }) });
+      node.on('input', (_msg: NodeMessage, _send: unknown, done: (err?: Error) => void) => {
+        done(new Error(RED._('dp401-in.errors.not-running')));
+      });
+      node.on('close', (_removed: boolean, done: () => void) => {
+        status.stop();
+        done();
+      });
+      return;
+    }
+
+    const gateway = new ScaleGateway(settings);
+    let bindProblem: string | null = null;
+
+    const describe = (): NodeStatus => {
+      if (bindProblem) return { fill: 'red', shape: 'ring', text: bindProblem };
+      if (!gateway.isListening) return { fill: 'grey', shape: 'ring', text: RED._('dp401-in.status.starting') };
+      const devices = gateway.devices();
+      if (devices.length === 0) {
+        return { fill: 'yellow', shape: 'ring', text: RED._('dp401-in.status.waiting', { port: settings.port }) };
+      }
+      const parts = [RED._('dp401-in.status.scales', { count: devices.length })];
+      const last = gateway.lastEvent;
+      if (last) parts.push(`${last.deviceId} ${formatKg(last.weightGrams)} kg`);
+      if (gateway.counters.duplicates) parts.push(RED._('dp401-in.status.duplicates', { count: gateway.counters.duplicates }));
+      const late = gateway.oldestPendingAckMs() > ACK_LATE_MS;
+      if (late) parts.push(RED._('dp401-in.status.awaiting-ack', { count: gateway.pendingAckCount }));
+      const unhealthy = devices.some((d) => d.health === 'stale');
+      return { fill: late || unhealthy ? 'yellow' : 'green', shape: 'dot', text: parts.join(' · ') };
+    };
+
+    gateway.on('change', () => status.set(describe));
+    gateway.on('listening', (addr) => {
+      bindProblem = null;
+      node.log(RED._('dp401-in.log.listening', { address: addr.address, port: addr.port }));
+    });
+    gateway.on('bind-error', (err, retryInMs) => {
+      const seconds = Math.round(retryInMs / 1000);
+      bindProblem =
+        err.code === 'EADDRINUSE'
+          ? RED._('dp401-in.status.port-in-use', { port: settings.port, seconds })
+          : RED._('dp401-in.status.bind-failed', { code: err.code ?? err.message, seconds });
+      node.error(RED._('dp401-in.errors.bind', { port: settings.port, address: settings.bindAddress, error: err.message, seconds }));
+    });
+    gateway.on('event', (event, sessionId) => {
+      const session: Dp401Session = { type: 'dp401', id: sessionId };
+      node.send([{ topic: 'event', payload: event, _session: session } as NodeMessage, null]);
+    });
+    gateway.on('device', (topic, payload) => {
+      node.send([null, { topic, payload }]);
+    });
+    gateway.on('line-rejected', (info) => {
+      const msg = { topic: 'line_rejected', payload: info };
+      node.error(RED._('dp401-in.errors.line-rejected', { device: info.deviceId ?? info.sourceIp, error: info.error, raw: info.raw }), msg);
+    });
+    gateway.on('warning', (w) => node.warn(w.message));
+
+    node.on('input', (msg: InputMessage, _send: unknown, done: (err?: Error) => void) => {
+      const payload = (msg.payload ?? {}) as { localEventId?: unknown; deviceId?: unknown };
+      const session = msg._session && msg._session.type === 'dp401' && typeof msg._session.id === 'string' ? msg._session.id : null;
+      if (msg.topic === 'ack') {
+        if (!session) return done(new Error(RED._('dp401-in.errors.ack-without-session')));
+        const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : undefined;
+        gateway.acknowledge(session, eventId);
+        return done();
+      }
+      if (msg.topic === 'disconnect') {
+        const target = typeof msg.payload === 'string' ? msg.payload : typeof payload.deviceId === 'string' ? payload.deviceId : session;
+        if (!target || !gateway.disconnect(target, 'requested')) {
+          node.warn(RED._('dp401-in.errors.disconnect-unknown', { target: String(target) }));
+        }
+        return done();
+      }
+      done(new Error(RED._('dp401-in.errors.unknown-topic', { topic: String(msg.topic) })));
+    });
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.stop();
+      gateway
+        .stop()
+        .catch((err: Error) => node.error(err.message))
+        .finally(() => done());
+    });
+
+    status.set(describe);
+    gateway.start();
+  }
+
+  RED.nodes.registerType('dp401-in', Dp401InNode);
+};

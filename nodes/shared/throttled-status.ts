@@ -1,0 +1,48 @@
+import type { NodeStatus } from 'node-red';
+
+/**
+ * Node status at most every `intervalMs`: a scale sending many lines a second must not
+ * turn into as many editor updates. The latest status always wins; `stop()` clears the timer.
+ */
+export class ThrottledStatus {
+  private timer: NodeJS.Timeout | null = null;
+  private pending: (() => NodeStatus) | null = null;
+  private lastText: string | null = null;
+  private lastAt = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly apply: (s: NodeStatus) => void,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** A status, or a function computing it when it is due. */
+  set(status: NodeStatus | (() => NodeStatus)): void {
+    if (this.stopped) return;
+    this.pending = typeof status === 'function' ? status : () => status;
+    if (this.timer) return;
+    const wait = this.lastAt + this.intervalMs - Date.now();
+    if (wait <= 0) this.flush();
+    else this.timer = setTimeout(() => this.flush(), wait);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.pending = null;
+  }
+
+  private flush(): void {
+    this.timer = null;
+    const compute = this.pending;
+    this.pending = null;
+    if (!compute || this.stopped) return;
+    const s = compute();
+    this.lastAt = Date.now();
+    const key = JSON.stringify(s);
+    if (key === this.lastText) return;
+    this.lastText = key;
+    this.apply(s);
+  }
+}
