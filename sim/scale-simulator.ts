@@ -236,6 +236,7 @@ export class ScaleSimulator extends EventEmitter<ScaleSimEvents> {
       this.weighTimer = null;
       for (const w of this.okWaiters.splice(0)) w();
       if (this.socket === socket) this.socket = null;
+      if (this.stopped) return;
       this.emit('disconnected');
       if (!this.stopped) this.reconnectTimer = setTimeout(() => this.connect(), this.o.reconnectDelayMs);
     });

@@ -7,13 +7,9 @@ export interface DuplicateHit {
   firstSeenAt: number;
 }
 
-interface Seen extends DuplicateHit {
-  key: string;
-}
-
 /** Bounded: entries older than the window go, and never more than `maxEntries` are kept. */
 export class DuplicateFilter {
-  private seen = new Map<string, Seen>();
+  private seen = new Map<string, DuplicateHit>();
 
   constructor(
     private readonly windowMs: number,
@@ -34,7 +30,7 @@ export class DuplicateFilter {
       const oldest = this.seen.keys().next().value;
       if (oldest !== undefined) this.seen.delete(oldest);
     }
-    this.seen.set(key, { key, originalEventId: eventId, firstSeenAt: now });
+    this.seen.set(key, { originalEventId: eventId, firstSeenAt: now });
     return null;
   }
 

@@ -98,6 +98,8 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   private bindAttempts = 0;
   private stopped = false;
   private listening = false;
+  /** A listen() is in progress: the port may be bound any moment. */
+  private binding = false;
   /** Counters a person watching the node wants to see. */
   readonly counters = { events: 0, duplicates: 0, rejectedLines: 0, refusedConnections: 0 };
   lastEvent: WeighingEvent | null = null;
@@ -114,6 +116,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (err: NodeJS.ErrnoException) => this.bindFailed(err));
     this.server.on('listening', () => {
+      this.binding = false;
       this.listening = true;
       this.bindAttempts = 0;
       this.emit('listening', this.server.address() as net.AddressInfo);
@@ -154,8 +157,15 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.pendingAcks.clear();
     this.removeAllListeners();
     return new Promise((resolve) => {
-      if (!this.server.listening) return resolve();
-      this.server.close(() => resolve());
+      const close = (): void => {
+        if (this.server.listening) this.server.close(() => resolve());
+        else resolve();
+      };
+      // A listen still in progress would bind the port after we return: wait for it.
+      if (this.binding) {
+        this.server.once('listening', close);
+        this.server.once('error', close);
+      } else close();
     });
   }
 
@@ -199,10 +209,12 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
 
   private bind(): void {
     if (this.stopped) return;
+    this.binding = true;
     this.server.listen({ port: this.settings.port, host: this.settings.bindAddress, exclusive: true });
   }
 
   private bindFailed(err: NodeJS.ErrnoException): void {
+    this.binding = false;
     if (this.stopped) return;
     this.listening = false;
     const retryInMs = Math.min(BIND_RETRY_MAX_MS, BIND_RETRY_MIN_MS * 2 ** this.bindAttempts);

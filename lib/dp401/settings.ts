@@ -151,12 +151,12 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
     errors.push({ field: 'timeZone', message: `timeZone "${timeZone}" is not an IANA time zone such as Europe/Istanbul` });
   }
   const duplicateWindowS = num('duplicateWindowS', 0, 3600, false);
-  const staleAfterS = num('staleAfterS', 1, 86400, false);
-  const timeoutAfterS = num('timeoutAfterS', 1, 86400, false);
+  const staleAfterS = num('staleAfterS', 0.1, 86400, false);
+  const timeoutAfterS = num('timeoutAfterS', 0.2, 86400, false);
   if (timeoutAfterS <= staleAfterS) {
     errors.push({ field: 'timeoutAfterS', message: `timeoutAfterS (${timeoutAfterS}) must be longer than staleAfterS (${staleAfterS})` });
   }
-  const idleAfterS = num('idleAfterS', 1, 604800, false);
+  const idleAfterS = num('idleAfterS', 0.1, 604800, false);
   const addr = parseAddressMap(text(raw.addressMap, ''));
   if (addr.error) errors.push({ field: 'addressMap', message: `addressMap: ${addr.error}` });
   const ackMode = text(raw.ackMode, d.ackMode);

@@ -43,7 +43,8 @@ export = function register(RED: NodeAPI): void {
       return;
     }
 
-    const gateway = new ScaleGateway(settings);
+    // Check health often enough for short thresholds, at most once a second otherwise.
+    const gateway = new ScaleGateway(settings, { healthIntervalMs: Math.min(1000, settings.staleAfterMs / 3) });
     let bindProblem: string | null = null;
 
     const describe = (): NodeStatus => {

@@ -1,0 +1,89 @@
+import * as assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { NodeRedProcess } from '../helpers/node-red-process';
+
+const projectRoot = path.resolve(__dirname, '..', '..', '..');
+const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
+  name: string;
+  'node-red': { nodes: Record<string, string> };
+};
+const npm = (args: string[], cwd: string): string =>
+  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+
+interface NodeSet {
+  module: string;
+  types: string[];
+  enabled: boolean;
+  loaded: boolean;
+  err?: string;
+}
+
+describe('the npm package', function () {
+  this.timeout(600_000);
+  let work: string;
+  let tarball: string;
+  let files: string[] = [];
+  let red: NodeRedProcess | null = null;
+
+  before(() => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'carnitrack-pack-'));
+    // Pack a copy of the sources, as a clean checkout would be, so prepack's build runs
+    // there and not over the dist/ these tests are running from.
+    const src = path.join(work, 'src');
+    const tracked = execFileSync('git', ['ls-files', '-co', '--exclude-standard'], { cwd: projectRoot, encoding: 'utf8' }).split('\n').filter(Boolean);
+    for (const f of tracked) {
+      if (!fs.existsSync(path.join(projectRoot, f))) continue;
+      fs.mkdirSync(path.dirname(path.join(src, f)), { recursive: true });
+      fs.copyFileSync(path.join(projectRoot, f), path.join(src, f));
+    }
+    fs.symlinkSync(path.join(projectRoot, 'node_modules'), path.join(src, 'node_modules'));
+    const stdout = npm(['pack', '--json', '--pack-destination', work], src);
+    const json = stdout.slice(stdout.search(/^\[/m));
+    const out = JSON.parse(json) as Array<{ filename: string; files: Array<{ path: string }> }>;
+    tarball = path.join(work, out[0].filename);
+    files = out[0].files.map((f) => f.path);
+  });
+
+  after(async () => {
+    await red?.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('ships compiled output only: no TypeScript sources, every node with its editor, icons and help', () => {
+    const list = files;
+    assert.ok(list.length > 0);
+    const ts = list.filter((f) => f.endsWith('.ts'));
+    assert.deepEqual(ts, []);
+    assert.ok(!list.some((f) => f.startsWith('dist/test/')), 'no tests in the package');
+    for (const [type, js] of Object.entries(pkg['node-red'].nodes)) {
+      const dir = path.dirname(js);
+      const base = path.basename(js, '.js');
+      for (const f of [js, `${dir}/${base}.html`, `${dir}/icons/${type}.svg`, `${dir}/locales/en-US/${base}.json`, `${dir}/locales/en-US/${base}.html`]) {
+        assert.ok(list.includes(f), `${f} is in the package`);
+      }
+    }
+    assert.ok(list.some((f) => f.startsWith('examples/') && f.endsWith('.json')), 'examples are in the package');
+  });
+
+  it('installs into an empty Node-RED user directory without TypeScript and loads with no errors', async () => {
+    const userDir = path.join(work, 'userdir');
+    fs.mkdirSync(userDir);
+    // What the palette manager does: a plain user dir, production dependencies only.
+    fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }, null, 2));
+    npm(['install', '--omit=dev', '--engine-strict', '--no-audit', '--no-fund', tarball], userDir);
+    assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'typescript')), 'no TypeScript installed');
+    red = await NodeRedProcess.start({ userDir });
+    const sets = (await red.getJson('/nodes')) as NodeSet[];
+    const ours = sets.filter((s) => s.module === pkg.name);
+    const types = ours.flatMap((s) => s.types).sort();
+    assert.deepEqual(types, Object.keys(pkg['node-red'].nodes).sort());
+    for (const s of ours) {
+      assert.equal(s.err, undefined, `${s.types.join(',')}: ${s.err}`);
+      assert.equal(s.enabled, true);
+    }
+    assert.doesNotMatch(red.output, /\[error\]|Failed to register/, red.output);
+  });
+});

@@ -1,0 +1,33 @@
+import * as assert from 'node:assert/strict';
+import { DuplicateFilter } from '../../lib/dp401/duplicate-filter';
+
+describe('DuplicateFilter', () => {
+  const key = DuplicateFilter.key('SCALE-01', '00001', 1500, 200);
+
+  it('matches the same device, PLU, net and tare within the window', () => {
+    const f = new DuplicateFilter(5000);
+    assert.equal(f.check(key, 'e1', 1000), null);
+    assert.deepEqual(f.check(key, 'e2', 2500), { originalEventId: 'e1', firstSeenAt: 1000 });
+    assert.equal(f.check(DuplicateFilter.key('SCALE-02', '00001', 1500, 200), 'e3', 2600), null);
+    assert.equal(f.check(DuplicateFilter.key('SCALE-01', '00001', 1501, 200), 'e4', 2600), null);
+  });
+
+  it('treats the same weight after the window as a new weighing', () => {
+    const f = new DuplicateFilter(5000);
+    f.check(key, 'e1', 0);
+    assert.equal(f.check(key, 'e2', 5001), null);
+    assert.equal(f.check(key, 'e3', 6000)?.originalEventId, 'e2');
+  });
+
+  it('is off with a zero window', () => {
+    const f = new DuplicateFilter(0);
+    f.check(key, 'e1', 0);
+    assert.equal(f.check(key, 'e2', 1), null);
+  });
+
+  it('stays bounded', () => {
+    const f = new DuplicateFilter(60_000, 100);
+    for (let i = 0; i < 1000; i++) f.check(DuplicateFilter.key('S', '1', i, 0), `e${i}`, i);
+    assert.equal(f.size, 100);
+  });
+});
