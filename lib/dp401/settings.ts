@@ -104,10 +104,14 @@ export function parseAddressMap(text: string): { map: Map<string, string>; error
   return { map };
 }
 
+/** `${NAME}` left as it is: Node-RED leaves a reference to an unset variable unreplaced. */
+export const UNSET_ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
+
+/** A field's text; empty, or an unset `${ENV}` reference, means the default. */
 function text(v: unknown, fallback: string): string {
   if (v === undefined || v === null) return fallback;
   const s = String(v).trim();
-  return s === '' ? fallback : s;
+  return s === '' || UNSET_ENV_REFERENCE.test(s) ? fallback : s;
 }
 
 /**

@@ -16,6 +16,12 @@ describe('dp401-in settings', () => {
     assert.ok(settings!.timeZone.length > 0);
   });
 
+  it('takes the default for a ${VAR} reference Node-RED left unreplaced (variable unset)', () => {
+    const { settings, errors } = parseDp401Settings({ port: '${TCP_PORT}' });
+    assert.deepEqual(errors, []);
+    assert.equal(settings!.port, 3001);
+  });
+
   it('names the field in every error', () => {
     const cases: Array<[Record<string, unknown>, string]> = [
       [{ port: '70000' }, 'port'],
