@@ -1,6 +1,9 @@
 import { BlockList, isIP } from 'node:net';
 import { isSupportedEncoding } from './weighing-line';
 import { gatewayTimeZone, isValidTimeZone } from './scale-time';
+import { fieldText as text, NumberFields, type FieldError } from '../util/config-fields';
+
+export type { FieldError };
 
 /** Grams per raw weight unit; the scale's decimal setting decides which applies. */
 export const WEIGHT_UNITS = { '0.1': 0.1, '1': 1, '10': 10, '100': 100 } as const;
@@ -46,11 +49,6 @@ export const DP401_DEFAULTS = {
 } as const;
 
 export type RawDp401Config = Partial<Record<keyof typeof DP401_DEFAULTS, unknown>>;
-
-export interface FieldError {
-  field: string;
-  message: string;
-}
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -104,33 +102,24 @@ export function parseAddressMap(text: string): { map: Map<string, string>; error
   return { map };
 }
 
-/** `${NAME}` left as it is: Node-RED leaves a reference to an unset variable unreplaced. */
-export const UNSET_ENV_REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/;
-
-/** A field's text; empty, or an unset `${ENV}` reference, means the default. */
-function text(v: unknown, fallback: string): string {
-  if (v === undefined || v === null) return fallback;
-  const s = String(v).trim();
-  return s === '' || UNSET_ENV_REFERENCE.test(s) ? fallback : s;
-}
-
 /**
  * Validates a node's configuration as stored in the flow (strings after Node-RED's
  * `${ENV}` substitution). Empty fields take their default. Every error names its field.
  */
 export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Settings; errors: FieldError[] } {
-  const errors: FieldError[] = [];
   const d = DP401_DEFAULTS;
-
-  const num = (field: keyof typeof DP401_DEFAULTS, min: number, max: number, integer = true): number => {
-    const s = text(raw[field], String(d[field]));
-    const n = Number(s);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
-      errors.push({ field, message: `${field} must be ${integer ? 'a whole number' : 'a number'} from ${min} to ${max}, got "${s}"` });
-      return Number(d[field]);
-    }
-    return n;
-  };
+  const numbers = new NumberFields(raw, {
+    port: d.port,
+    maxConnections: d.maxConnections,
+    maxLineBytes: d.maxLineBytes,
+    maxCapacityKg: d.maxCapacityKg,
+    duplicateWindowS: d.duplicateWindowS,
+    staleAfterS: d.staleAfterS,
+    timeoutAfterS: d.timeoutAfterS,
+    idleAfterS: d.idleAfterS,
+  });
+  const errors = numbers.errors;
+  const num = numbers.read.bind(numbers);
 
   const port = num('port', 1, 65535);
   const bindAddress = text(raw.bindAddress, d.bindAddress);

@@ -255,7 +255,7 @@ describe('dp401-in node (real sockets)', function () {
   });
 
   it('closes a silent scale after the timeout and reports stale, then disconnected', async () => {
-    const { devices } = await load({ staleAfterS: 0.3, timeoutAfterS: 0.8 });
+    const { devices } = await load({ staleAfterS: 0.3, timeoutAfterS: 1.5 });
     const scale = await connect();
     scale.write('SCALE-05');
     await scale.waitForClose(5000);

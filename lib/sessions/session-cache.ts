@@ -1,0 +1,300 @@
+import type { SqliteDatabase } from '../store/database';
+import { uuidv7 } from '../util/uuidv7';
+
+/**
+ * The Cloud's disassembly sessions, cached per device in the site database so that events
+ * are tagged while the Cloud is away and after a restart; and the per-device offline
+ * batches that group events the Cloud will have to reconcile (shared/DP401.md section 4).
+ */
+
+export type SessionStatus = 'active' | 'paused';
+
+export interface CachedSession {
+  deviceId: string;
+  cloudSessionId: string;
+  animalId: string | null;
+  animalTag: string | null;
+  animalSpecies: string | null;
+  operatorId: string | null;
+  status: SessionStatus;
+  startedAt: string | null;
+  updatedAt: number;
+}
+
+export interface OfflineBatch {
+  batchId: string;
+  deviceId: string;
+  cloudSessionId: string | null;
+  reason: 'cloud-unreachable' | 'no-session';
+  startedAt: string;
+  endedAt: string | null;
+  endReason: string | null;
+  startSentAt: number | null;
+  endSentAt: number | null;
+}
+
+/** A message for the next node: `offline_batch_start` or `offline_batch_end`. */
+export interface BatchMessage {
+  topic: 'offline_batch_start' | 'offline_batch_end';
+  payload: Record<string, unknown>;
+}
+
+export const SESSION_TOPICS = ['session_started', 'session_ended', 'session_paused', 'session_resumed'] as const;
+export type SessionTopic = (typeof SESSION_TOPICS)[number];
+
+/** The tags session-cache adds to an event. */
+export interface SessionTags {
+  globalDeviceId: string;
+  cloudSessionId: string | null;
+  animalId: string | null;
+  animalTag: string | null;
+  animalSpecies: string | null;
+  operatorId: string | null;
+  sessionStatus: SessionStatus | null;
+  offlineMode: boolean;
+  offlineBatchId: string | null;
+}
+
+export interface SessionCacheOptions {
+  siteId: string;
+  /** A session not updated by the Cloud for this long is no longer used for tagging. */
+  expiryMs: number;
+}
+
+interface SessionRow {
+  device_id: string;
+  cloud_session_id: string;
+  animal_id: string | null;
+  animal_tag: string | null;
+  animal_species: string | null;
+  operator_id: string | null;
+  status: SessionStatus;
+  started_at: string | null;
+  updated_at: number;
+}
+
+export interface BatchRow {
+  batch_id: string;
+  device_id: string;
+  cloud_session_id: string | null;
+  reason: OfflineBatch['reason'];
+  started_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+  start_sent_at: number | null;
+  end_sent_at: number | null;
+}
+
+const toSession = (r: SessionRow): CachedSession => ({
+  deviceId: r.device_id,
+  cloudSessionId: r.cloud_session_id,
+  animalId: r.animal_id,
+  animalTag: r.animal_tag,
+  animalSpecies: r.animal_species,
+  operatorId: r.operator_id,
+  status: r.status,
+  startedAt: r.started_at,
+  updatedAt: r.updated_at,
+});
+
+export const toBatch = (r: BatchRow): OfflineBatch => ({
+  batchId: r.batch_id,
+  deviceId: r.device_id,
+  cloudSessionId: r.cloud_session_id,
+  reason: r.reason,
+  startedAt: r.started_at,
+  endedAt: r.ended_at,
+  endReason: r.end_reason,
+  startSentAt: r.start_sent_at,
+  endSentAt: r.end_sent_at,
+});
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
+
+export function globalDeviceId(siteId: string, deviceId: string): string {
+  return `${siteId}-${deviceId}`;
+}
+
+/** The payload of `offline_batch_start` (and of `offline_batch_end`, once ended). */
+export function batchPayload(b: OfflineBatch, siteId: string): Record<string, unknown> {
+  const p: Record<string, unknown> = {
+    batchId: b.batchId,
+    deviceId: b.deviceId,
+    globalDeviceId: globalDeviceId(siteId, b.deviceId),
+    cloudSessionId: b.cloudSessionId,
+    reason: b.reason,
+    startedAt: b.startedAt,
+  };
+  if (b.endedAt) {
+    p.endedAt = b.endedAt;
+    p.endReason = b.endReason;
+  }
+  return p;
+}
+
+export class SessionCache {
+  private cloudReachable = false;
+  private readonly stmt;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly o: SessionCacheOptions,
+  ) {
+    this.stmt = {
+      get: db.prepare('SELECT * FROM sessions WHERE device_id = ?'),
+      bySession: db.prepare('SELECT * FROM sessions WHERE cloud_session_id = ?'),
+      upsert: db.prepare(`
+        INSERT INTO sessions (device_id, cloud_session_id, animal_id, animal_tag, animal_species, operator_id, status, started_at, updated_at, payload)
+        VALUES (@deviceId, @cloudSessionId, @animalId, @animalTag, @animalSpecies, @operatorId, @status, @startedAt, @updatedAt, @payload)
+        ON CONFLICT (device_id) DO UPDATE SET cloud_session_id = excluded.cloud_session_id, animal_id = excluded.animal_id,
+          animal_tag = excluded.animal_tag, animal_species = excluded.animal_species, operator_id = excluded.operator_id,
+          status = excluded.status, started_at = excluded.started_at, updated_at = excluded.updated_at, payload = excluded.payload`),
+      setStatus: db.prepare('UPDATE sessions SET status = ?, updated_at = ? WHERE device_id = ?'),
+      remove: db.prepare('DELETE FROM sessions WHERE device_id = ?'),
+      all: db.prepare('SELECT * FROM sessions ORDER BY device_id'),
+      openBatch: db.prepare('SELECT * FROM offline_batches WHERE device_id = ? AND ended_at IS NULL'),
+      openBatches: db.prepare('SELECT * FROM offline_batches WHERE ended_at IS NULL ORDER BY started_at'),
+      insertBatch: db.prepare(`
+        INSERT INTO offline_batches (batch_id, device_id, cloud_session_id, reason, started_at)
+        VALUES (?, ?, ?, ?, ?)`),
+      endBatch: db.prepare('UPDATE offline_batches SET ended_at = ?, end_reason = ? WHERE batch_id = ? AND ended_at IS NULL'),
+    };
+  }
+
+  get isCloudReachable(): boolean {
+    return this.cloudReachable;
+  }
+
+  /** A session of the Cloud's: returns the batch messages it causes, or an error naming the field. */
+  apply(topic: SessionTopic, payload: unknown, now: number): { messages: BatchMessage[]; error?: string; session?: CachedSession | null } {
+    const p = (payload && typeof payload === 'object' ? payload : {}) as Record<string, unknown>;
+    const sessionId = str(p.cloudSessionId) ?? str(p.sessionId);
+    let deviceId = str(p.deviceId);
+    if (!deviceId && sessionId) {
+      const row = this.stmt.bySession.get(sessionId) as SessionRow | undefined;
+      deviceId = row?.device_id ?? null;
+    }
+    if (topic === 'session_started') {
+      if (!sessionId) return { messages: [], error: `${topic}: cloudSessionId (or sessionId) is missing` };
+      if (!deviceId) return { messages: [], error: `${topic}: deviceId is missing` };
+      const session: CachedSession = {
+        deviceId,
+        cloudSessionId: sessionId,
+        animalId: str(p.animalId),
+        animalTag: str(p.animalTag),
+        animalSpecies: str(p.animalSpecies),
+        operatorId: str(p.operatorId),
+        status: 'active',
+        startedAt: str(p.startedAt) ?? new Date(now).toISOString(),
+        updatedAt: now,
+      };
+      const messages = this.db.transaction(() => {
+        this.stmt.upsert.run({ ...session, payload: JSON.stringify(p) });
+        // A session starting closes the device's offline batch: its events now have an owner.
+        return this.closeBatch(deviceId!, 'session-started', now);
+      })();
+      return { messages, session };
+    }
+    if (!deviceId) return { messages: [], error: `${topic}: deviceId is missing and no cached session has cloudSessionId ${sessionId ?? '(none)'}` };
+    const cached = this.stmt.get.get(deviceId) as SessionRow | undefined;
+    // A late message about an older session must not touch the newer one.
+    if (!cached || (sessionId && cached.cloud_session_id !== sessionId)) return { messages: [], session: null };
+    if (topic === 'session_ended') this.stmt.remove.run(deviceId);
+    else this.stmt.setStatus.run(topic === 'session_paused' ? 'paused' : 'active', now, deviceId);
+    const after = this.stmt.get.get(deviceId) as SessionRow | undefined;
+    return { messages: [], session: after ? toSession(after) : null };
+  }
+
+  /** The Cloud became reachable or unreachable. Reconnecting closes every open batch. */
+  setCloudReachable(reachable: boolean, now: number): BatchMessage[] {
+    const was = this.cloudReachable;
+    this.cloudReachable = reachable;
+    if (!reachable || was) return [];
+    return this.db.transaction(() => {
+      const open = (this.stmt.openBatches.all() as BatchRow[]).map(toBatch);
+      return open.flatMap((b) => this.closeBatch(b.deviceId, 'cloud-reconnected', now));
+    })();
+  }
+
+  /** The session a device's events are tagged with now, or null (none, or expired). */
+  sessionFor(deviceId: string, now: number): { session: CachedSession | null; expired?: CachedSession } {
+    const row = this.stmt.get.get(deviceId) as SessionRow | undefined;
+    if (!row) return { session: null };
+    const s = toSession(row);
+    if (now - s.updatedAt > this.o.expiryMs) {
+      this.stmt.remove.run(deviceId);
+      return { session: null, expired: s };
+    }
+    return { session: s };
+  }
+
+  /**
+   * Tags for one event of `deviceId`: the session's fields, and an offline batch when the
+   * Cloud is unreachable or the device has no session (opening one emits its start).
+   */
+  tag(deviceId: string, now: number): { tags: SessionTags; messages: BatchMessage[]; expired?: CachedSession } {
+    const { session, expired } = this.sessionFor(deviceId, now);
+    const messages: BatchMessage[] = [];
+    let offlineBatchId: string | null = null;
+    if (!this.cloudReachable || !session) {
+      let batch = this.openBatch(deviceId);
+      if (!batch) {
+        batch = {
+          batchId: uuidv7(now),
+          deviceId,
+          cloudSessionId: session?.cloudSessionId ?? null,
+          reason: this.cloudReachable ? 'no-session' : 'cloud-unreachable',
+          startedAt: new Date(now).toISOString(),
+          endedAt: null,
+          endReason: null,
+          startSentAt: null,
+          endSentAt: null,
+        };
+        this.stmt.insertBatch.run(batch.batchId, deviceId, batch.cloudSessionId, batch.reason, batch.startedAt);
+        messages.push({ topic: 'offline_batch_start', payload: this.batchPayload(batch) });
+      }
+      offlineBatchId = batch.batchId;
+    }
+    return {
+      tags: {
+        globalDeviceId: globalDeviceId(this.o.siteId, deviceId),
+        // Offline events keep the cached session id, so the Cloud can reconcile them.
+        cloudSessionId: session?.cloudSessionId ?? null,
+        animalId: session?.animalId ?? null,
+        animalTag: session?.animalTag ?? null,
+        animalSpecies: session?.animalSpecies ?? null,
+        operatorId: session?.operatorId ?? null,
+        sessionStatus: session?.status ?? null,
+        offlineMode: !this.cloudReachable,
+        offlineBatchId,
+      },
+      messages,
+      expired,
+    };
+  }
+
+  sessions(now: number): CachedSession[] {
+    return (this.stmt.all.all() as SessionRow[]).map(toSession).filter((s) => now - s.updatedAt <= this.o.expiryMs);
+  }
+
+  openBatch(deviceId: string): OfflineBatch | null {
+    const r = this.stmt.openBatch.get(deviceId) as BatchRow | undefined;
+    return r ? toBatch(r) : null;
+  }
+
+  openBatches(): OfflineBatch[] {
+    return (this.stmt.openBatches.all() as BatchRow[]).map(toBatch);
+  }
+
+  batchPayload(b: OfflineBatch): Record<string, unknown> {
+    return batchPayload(b, this.o.siteId);
+  }
+
+  private closeBatch(deviceId: string, reason: string, now: number): BatchMessage[] {
+    const open = this.openBatch(deviceId);
+    if (!open) return [];
+    const endedAt = new Date(now).toISOString();
+    this.stmt.endBatch.run(endedAt, reason, open.batchId);
+    return [{ topic: 'offline_batch_end', payload: this.batchPayload({ ...open, endedAt, endReason: reason }) }];
+  }
+}

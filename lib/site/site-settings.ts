@@ -1,0 +1,41 @@
+import * as path from 'node:path';
+import { fieldText, type FieldError } from '../util/config-fields';
+import type { Durability } from '../store/database';
+
+export interface SiteSettings {
+  siteId: string;
+  siteName: string;
+  /** Absolute path of the site database. */
+  databaseFile: string;
+  durability: Durability;
+}
+
+export const SITE_DEFAULTS = {
+  siteId: 'site-01',
+  databasePath: './data/carnitrack.db',
+  durability: 'full',
+} as const;
+
+export const SITE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * A carnitrack-site config node's fields (after `${EDGE_SITE_ID}` etc. substitution).
+ * A relative database path is relative to the Node-RED user directory, so it means the
+ * same file whichever directory Node-RED was started from.
+ */
+export function parseSiteSettings(raw: { siteId?: unknown; siteName?: unknown; databasePath?: unknown; durability?: unknown }, userDir: string): { settings?: SiteSettings; errors: FieldError[]; usedDefaultSiteId: boolean } {
+  const errors: FieldError[] = [];
+  const siteId = fieldText(raw.siteId, SITE_DEFAULTS.siteId);
+  if (!SITE_ID_PATTERN.test(siteId)) errors.push({ field: 'siteId', message: `siteId "${siteId}" may hold only letters, digits, . _ - (at most 64)` });
+  const siteName = fieldText(raw.siteName, siteId);
+  const dbPath = fieldText(raw.databasePath, SITE_DEFAULTS.databasePath);
+  const durability = fieldText(raw.durability, SITE_DEFAULTS.durability);
+  if (durability !== 'full' && durability !== 'normal') errors.push({ field: 'durability', message: `durability must be "full" or "normal", got "${durability}"` });
+  const usedDefaultSiteId = fieldText(raw.siteId, '') === '';
+  if (errors.length) return { errors, usedDefaultSiteId };
+  return {
+    errors,
+    usedDefaultSiteId,
+    settings: { siteId, siteName, databaseFile: path.resolve(userDir, dbPath), durability: durability as Durability },
+  };
+}

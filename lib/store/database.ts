@@ -1,0 +1,114 @@
+import Database from 'better-sqlite3';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type SqliteDatabase = Database.Database;
+
+/** `full`: every commit survives a power cut (the default: power cuts are normal in plants). */
+export type Durability = 'full' | 'normal';
+
+/**
+ * Versioned migrations: migration i brings `PRAGMA user_version` from i to i + 1.
+ * Events carry no foreign keys: a real weighing must never be refused for a missing
+ * parent row (the earlier daemon lost events that way).
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE events (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    local_event_id    TEXT NOT NULL UNIQUE,
+    device_id         TEXT NOT NULL,
+    global_device_id  TEXT,
+    cloud_session_id  TEXT,
+    offline_batch_id  TEXT,
+    offline_mode      INTEGER NOT NULL DEFAULT 0,
+    plu_code          TEXT,
+    weight_grams      INTEGER NOT NULL,
+    scale_timestamp   TEXT,
+    received_at       TEXT NOT NULL,
+    raw               TEXT,
+    payload           TEXT NOT NULL,
+    sync_state        TEXT NOT NULL DEFAULT 'pending' CHECK (sync_state IN ('pending', 'synced', 'failed')),
+    cloud_event_id    TEXT,
+    fail_reason       TEXT,
+    synced_at         INTEGER,
+    stored_at         INTEGER NOT NULL
+  );
+  CREATE INDEX events_state_seq ON events (sync_state, seq);
+  CREATE INDEX events_device_seq ON events (device_id, seq);
+  CREATE INDEX events_session ON events (cloud_session_id);
+  CREATE INDEX events_batch ON events (offline_batch_id);
+  CREATE INDEX events_synced_at ON events (synced_at) WHERE sync_state = 'synced';
+
+  CREATE TABLE sessions (
+    device_id         TEXT PRIMARY KEY,
+    cloud_session_id  TEXT NOT NULL,
+    animal_id         TEXT,
+    animal_tag        TEXT,
+    animal_species    TEXT,
+    operator_id       TEXT,
+    status            TEXT NOT NULL CHECK (status IN ('active', 'paused')),
+    started_at        TEXT,
+    updated_at        INTEGER NOT NULL,
+    payload           TEXT NOT NULL
+  );
+
+  CREATE TABLE offline_batches (
+    batch_id          TEXT PRIMARY KEY,
+    device_id         TEXT NOT NULL,
+    cloud_session_id  TEXT,
+    reason            TEXT NOT NULL,
+    started_at        TEXT NOT NULL,
+    ended_at          TEXT,
+    end_reason        TEXT,
+    start_sent_at     INTEGER,
+    end_sent_at       INTEGER
+  );
+  CREATE UNIQUE INDEX offline_batches_one_open ON offline_batches (device_id) WHERE ended_at IS NULL;
+
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: SqliteDatabase): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > MIGRATIONS.length) {
+    throw new Error(`database schema version ${current} is newer than this package knows (${MIGRATIONS.length}): upgrade the package`);
+  }
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}
+
+export function openDatabase(file: string, durability: Durability = 'full'): SqliteDatabase {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file, { timeout: 5000 });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma('foreign_keys = OFF');
+    migrate(db);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+/** Small persistent key/value settings (the Cloud-assigned edge id, for one). */
+export function getSetting(db: SqliteDatabase, key: string): string | null {
+  const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+  return row?.value ?? null;
+}
+
+export function setSetting(db: SqliteDatabase, key: string, value: string): void {
+  db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+}

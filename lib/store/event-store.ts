@@ -1,0 +1,221 @@
+import type { SqliteDatabase } from './database';
+
+/**
+ * The durable record of every weighing, and the only queue towards the Cloud.
+ * An event is `pending` until the Cloud acknowledges it (`synced`) or rejects it (`failed`);
+ * unsynced events are never deleted.
+ */
+
+export type SyncState = 'pending' | 'synced' | 'failed';
+
+/** What the store needs of an event; everything else in it is kept in `payload`. */
+export interface StorableEvent {
+  localEventId: string;
+  deviceId: string;
+  weightGrams: number;
+  receivedAt: string;
+  globalDeviceId?: string | null;
+  cloudSessionId?: string | null;
+  offlineBatchId?: string | null;
+  offlineMode?: boolean;
+  pluCode?: string;
+  scaleTimestamp?: string | null;
+  raw?: string;
+  [field: string]: unknown;
+}
+
+export interface PendingRow {
+  seq: number;
+  localEventId: string;
+  deviceId: string;
+  event: StorableEvent;
+}
+
+export interface StoredEventRow {
+  seq: number;
+  localEventId: string;
+  deviceId: string;
+  cloudSessionId: string | null;
+  offlineBatchId: string | null;
+  syncState: SyncState;
+  cloudEventId: string | null;
+  failReason: string | null;
+  storedAt: number;
+  syncedAt: number | null;
+  event: StorableEvent;
+}
+
+export interface EventFilter {
+  deviceId?: string;
+  cloudSessionId?: string;
+  offlineBatchId?: string;
+  syncState?: SyncState;
+  limit?: number;
+}
+
+export interface StoreCounts {
+  pending: number;
+  failed: number;
+  synced: number;
+  oldestPendingStoredAt: number | null;
+}
+
+/** Checks an incoming event; returns the problem, naming the field, or null. */
+export function validateStorableEvent(e: unknown): string | null {
+  if (!e || typeof e !== 'object') return 'the event payload is not an object';
+  const ev = e as Record<string, unknown>;
+  if (typeof ev.localEventId !== 'string' || ev.localEventId.length === 0 || ev.localEventId.length > 128) return 'localEventId must be a non-empty string';
+  if (typeof ev.deviceId !== 'string' || ev.deviceId.length === 0) return 'deviceId must be a non-empty string';
+  if (!Number.isInteger(ev.weightGrams)) return 'weightGrams must be a whole number of grams';
+  if (typeof ev.receivedAt !== 'string') return 'receivedAt must be an ISO 8601 string';
+  for (const f of ['cloudSessionId', 'offlineBatchId', 'globalDeviceId'] as const) {
+    if (ev[f] !== undefined && ev[f] !== null && typeof ev[f] !== 'string') return `${f} must be a string or null`;
+  }
+  return null;
+}
+
+interface Row {
+  seq: number;
+  local_event_id: string;
+  device_id: string;
+  cloud_session_id: string | null;
+  offline_batch_id: string | null;
+  sync_state: SyncState;
+  cloud_event_id: string | null;
+  fail_reason: string | null;
+  stored_at: number;
+  synced_at: number | null;
+  payload: string;
+}
+
+const toStored = (r: Row): StoredEventRow => ({
+  seq: r.seq,
+  localEventId: r.local_event_id,
+  deviceId: r.device_id,
+  cloudSessionId: r.cloud_session_id,
+  offlineBatchId: r.offline_batch_id,
+  syncState: r.sync_state,
+  cloudEventId: r.cloud_event_id,
+  failReason: r.fail_reason,
+  storedAt: r.stored_at,
+  syncedAt: r.synced_at,
+  event: JSON.parse(r.payload) as StorableEvent,
+});
+
+export class EventStore {
+  private readonly stmt;
+
+  constructor(readonly db: SqliteDatabase) {
+    this.stmt = {
+      insert: db.prepare(`
+        INSERT INTO events (local_event_id, device_id, global_device_id, cloud_session_id, offline_batch_id,
+          offline_mode, plu_code, weight_grams, scale_timestamp, received_at, raw, payload, stored_at)
+        VALUES (@localEventId, @deviceId, @globalDeviceId, @cloudSessionId, @offlineBatchId,
+          @offlineMode, @pluCode, @weightGrams, @scaleTimestamp, @receivedAt, @raw, @payload, @storedAt)
+        ON CONFLICT (local_event_id) DO NOTHING`),
+      pendingPage: db.prepare(`
+        SELECT seq, local_event_id, device_id, payload FROM events
+        WHERE sync_state = 'pending' AND seq > ? ORDER BY seq LIMIT ?`),
+      markSynced: db.prepare(`
+        UPDATE events SET sync_state = 'synced', cloud_event_id = ?, synced_at = ?, fail_reason = NULL
+        WHERE local_event_id = ? AND sync_state != 'synced'`),
+      markFailed: db.prepare(`
+        UPDATE events SET sync_state = 'failed', fail_reason = ? WHERE local_event_id = ? AND sync_state = 'pending'`),
+      retryFailed: db.prepare(`UPDATE events SET sync_state = 'pending', fail_reason = NULL WHERE sync_state = 'failed'`),
+      exists: db.prepare('SELECT sync_state FROM events WHERE local_event_id = ?'),
+      counts: db.prepare(`SELECT sync_state AS state, COUNT(*) AS n FROM events GROUP BY sync_state`),
+      oldestPending: db.prepare(`SELECT MIN(stored_at) AS t FROM events WHERE sync_state = 'pending'`),
+      batchTotals: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(weight_grams), 0) AS grams FROM events WHERE offline_batch_id = ?`),
+      deleteSynced: db.prepare(`
+        DELETE FROM events WHERE seq IN (
+          SELECT seq FROM events WHERE sync_state = 'synced' AND synced_at < ? LIMIT ?)`),
+    };
+  }
+
+  /**
+   * Stores events in one transaction (group commit). The same localEventId twice is one
+   * row: `inserted` is false for the repeat. Throws (storing nothing) when the write fails.
+   */
+  insertMany(events: StorableEvent[], now: number): boolean[] {
+    const run = this.db.transaction((list: StorableEvent[]) =>
+      list.map(
+        (e) =>
+          this.stmt.insert.run({
+            localEventId: e.localEventId,
+            deviceId: e.deviceId,
+            globalDeviceId: e.globalDeviceId ?? null,
+            cloudSessionId: e.cloudSessionId ?? null,
+            offlineBatchId: e.offlineBatchId ?? null,
+            offlineMode: e.offlineMode ? 1 : 0,
+            pluCode: e.pluCode ?? null,
+            weightGrams: e.weightGrams,
+            scaleTimestamp: e.scaleTimestamp ?? null,
+            receivedAt: e.receivedAt,
+            raw: e.raw ?? null,
+            payload: JSON.stringify(e),
+            storedAt: now,
+          }).changes === 1,
+      ),
+    );
+    return run(events);
+  }
+
+  /** Pending events after `afterSeq`, oldest first: the backlog, one page at a time. */
+  pendingPage(afterSeq: number, limit: number): PendingRow[] {
+    const rows = this.stmt.pendingPage.all(afterSeq, limit) as Array<Pick<Row, 'seq' | 'local_event_id' | 'device_id' | 'payload'>>;
+    return rows.map((r) => ({ seq: r.seq, localEventId: r.local_event_id, deviceId: r.device_id, event: JSON.parse(r.payload) as StorableEvent }));
+  }
+
+  /** 'synced' when this call marked it, 'already' when it was synced before, 'unknown' when no such event. */
+  markSynced(localEventId: string, cloudEventId: string | null, now: number): 'synced' | 'already' | 'unknown' {
+    if (this.stmt.markSynced.run(cloudEventId, now, localEventId).changes === 1) return 'synced';
+    return this.stmt.exists.get(localEventId) ? 'already' : 'unknown';
+  }
+
+  /** Only a pending event can fail; a synced one stays synced. */
+  markFailed(localEventId: string, reason: string): 'failed' | 'not-pending' | 'unknown' {
+    if (this.stmt.markFailed.run(reason, localEventId).changes === 1) return 'failed';
+    return this.stmt.exists.get(localEventId) ? 'not-pending' : 'unknown';
+  }
+
+  retryFailed(): number {
+    return this.stmt.retryFailed.run().changes;
+  }
+
+  counts(): StoreCounts {
+    const c: StoreCounts = { pending: 0, failed: 0, synced: 0, oldestPendingStoredAt: null };
+    for (const r of this.stmt.counts.all() as Array<{ state: SyncState; n: number }>) c[r.state] = r.n;
+    c.oldestPendingStoredAt = (this.stmt.oldestPending.get() as { t: number | null }).t;
+    return c;
+  }
+
+  /** What the store holds for an offline batch: the figures `offline_batch_end` reports. */
+  batchTotals(batchId: string): { eventCount: number; totalWeightGrams: number } {
+    const r = this.stmt.batchTotals.get(batchId) as { n: number; grams: number };
+    return { eventCount: r.n, totalWeightGrams: r.grams };
+  }
+
+  /** Deletes at most `limit` synced events synced before `cutoff`; never an unsynced one. */
+  deleteSyncedBefore(cutoff: number, limit: number): number {
+    return this.stmt.deleteSynced.run(cutoff, limit).changes;
+  }
+
+  /** Recent events, newest first, for admin views. */
+  recent(filter: EventFilter = {}): StoredEventRow[] {
+    const where: string[] = [];
+    const args: Array<string | number> = [];
+    const add = (sql: string, v: string | undefined): void => {
+      if (v !== undefined) {
+        where.push(sql);
+        args.push(v);
+      }
+    };
+    add('device_id = ?', filter.deviceId);
+    add('cloud_session_id = ?', filter.cloudSessionId);
+    add('offline_batch_id = ?', filter.offlineBatchId);
+    add('sync_state = ?', filter.syncState);
+    const limit = Math.max(1, Math.min(1000, filter.limit ?? 100));
+    const sql = `SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ${limit}`;
+    return (this.db.prepare(sql).all(...args) as Row[]).map(toStored);
+  }
+}

@@ -1,0 +1,91 @@
+import type { EventStore, PendingRow } from './event-store';
+
+/**
+ * What is on its way to the Cloud. The store's pending rows are the queue; this only
+ * remembers which of them were sent and await an ack (at most `window`), and where the
+ * backlog scan stands. Memory is bounded by the window, never by the backlog.
+ */
+export interface OutboxOptions {
+  batchSize: number;
+  window: number;
+  ackTimeoutMs: number;
+}
+
+interface InFlight {
+  seq: number;
+  sentAt: number;
+}
+
+export class Outbox {
+  private readonly inflight = new Map<string, InFlight>();
+  /** Highest seq handed out since the last rescan. */
+  private cursor = 0;
+  private connected = false;
+  lastAttemptAt: number | null = null;
+  lastSuccessAt: number | null = null;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly o: OutboxOptions,
+  ) {}
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  get inFlight(): number {
+    return this.inflight.size;
+  }
+
+  /** On connect the backlog is scanned from the oldest; on disconnect nothing is in flight. */
+  setConnected(connected: boolean): void {
+    this.connected = connected;
+    this.inflight.clear();
+    this.cursor = 0;
+  }
+
+  /**
+   * The next pages to send, oldest first, while the window has room. A page of one is
+   * sent as a single `event`, longer ones as an `event_batch`.
+   */
+  take(now: number): PendingRow[][] {
+    const pages: PendingRow[][] = [];
+    // Bounded: each pass either fills the window or reaches the end of the backlog.
+    for (let pass = 0; this.connected && this.inflight.size < this.o.window && pass < 1000; pass++) {
+      const room = Math.min(this.o.batchSize, this.o.window - this.inflight.size);
+      const rows = this.store.pendingPage(this.cursor, room);
+      if (rows.length === 0) break;
+      this.cursor = rows[rows.length - 1].seq;
+      const fresh = rows.filter((r) => !this.inflight.has(r.localEventId));
+      for (const r of fresh) this.inflight.set(r.localEventId, { seq: r.seq, sentAt: now });
+      if (fresh.length) pages.push(fresh);
+    }
+    if (pages.length) this.lastAttemptAt = now;
+    return pages;
+  }
+
+  /** The Cloud answered for this event (ack or rejection). */
+  settled(localEventId: string, now: number): void {
+    if (this.inflight.delete(localEventId)) this.lastSuccessAt = now;
+  }
+
+  /** Events without an ack for `ackTimeoutMs` go back to the queue; returns how many. */
+  expire(now: number): number {
+    let expired = 0;
+    let lowest = Infinity;
+    for (const [id, f] of this.inflight) {
+      if (now - f.sentAt >= this.o.ackTimeoutMs) {
+        this.inflight.delete(id);
+        lowest = Math.min(lowest, f.seq);
+        expired++;
+      }
+    }
+    if (expired) this.cursor = Math.min(this.cursor, lowest - 1);
+    return expired;
+  }
+
+  /** Rejected events were retried: scan from the start again. */
+  rescan(): void {
+    this.cursor = 0;
+  }
+}

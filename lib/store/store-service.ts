@@ -1,0 +1,289 @@
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { SqliteDatabase } from './database';
+import { EventStore, validateStorableEvent, type StorableEvent } from './event-store';
+import { Outbox } from './outbox';
+import { BatchLedger } from './batch-ledger';
+import { batchPayload } from '../sessions/session-cache';
+
+/**
+ * The event store at work, with no knowledge of Node-RED: group commit of incoming events,
+ * the backlog drain to the Cloud within an in-flight window, acks and rejections, batch
+ * announcements, figures and alarms, retention and backups. The event-store node is a thin
+ * adapter over it.
+ */
+
+export interface StoreServiceOptions {
+  siteId: string;
+  batchSize: number;
+  window: number;
+  ackTimeoutMs: number;
+  retentionDays: number;
+  minFreeDiskBytes: number;
+  maxPendingAgeMs: number;
+  /** Most events written in one transaction. */
+  maxGroup?: number;
+  now?: () => number;
+}
+
+export interface CloudMessage {
+  topic: 'event' | 'event_batch' | 'offline_batch_start' | 'offline_batch_end';
+  payload: Record<string, unknown>;
+}
+
+export interface StoreFigures {
+  pending: number;
+  oldestPendingAgeS: number | null;
+  inFlight: number;
+  failed: number;
+  synced: number;
+  cloudConnected: boolean;
+  lastAttemptAt: string | null;
+  lastSuccessAt: string | null;
+  databaseBytes: number;
+  freeDiskBytes: number | null;
+  lastWriteError: string | null;
+  alarms: string[];
+}
+
+export interface ServiceEvents {
+  cloud: [message: CloudMessage];
+  failed: [info: { localEventId: string; reason: string }];
+  warning: [message: string];
+}
+
+interface Waiting {
+  event: StorableEvent;
+  resolve: (inserted: boolean) => void;
+  reject: (err: Error) => void;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** Bytes free to unprivileged writers on the file system holding `file`. */
+export function freeDiskBytes(file: string): number | null {
+  try {
+    const s = fs.statfsSync(path.dirname(file));
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+export class StoreService extends EventEmitter<ServiceEvents> {
+  readonly store: EventStore;
+  readonly ledger: BatchLedger;
+  private readonly outbox: Outbox;
+  private readonly now: () => number;
+  private queue: Waiting[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  lastWriteError: string | null = null;
+
+  constructor(
+    readonly db: SqliteDatabase,
+    private readonly o: StoreServiceOptions,
+  ) {
+    super();
+    this.now = o.now ?? Date.now;
+    this.store = new EventStore(db);
+    this.ledger = new BatchLedger(db);
+    this.outbox = new Outbox(this.store, o);
+  }
+
+  get connected(): boolean {
+    return this.outbox.isConnected;
+  }
+
+  /**
+   * Stores one event durably. Events submitted in the same turn of the event loop are
+   * committed in one transaction (group commit), so synchronous=FULL stays fast. Resolves
+   * after the commit (false when that localEventId was already stored); rejects when the
+   * write failed, and then nothing of it was stored.
+   */
+  submit(event: unknown): Promise<boolean> {
+    const problem = validateStorableEvent(event);
+    if (problem) return Promise.reject(new Error(`event not stored: ${problem}`));
+    if (this.closed) return Promise.reject(new Error('event not stored: the store is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ event: event as StorableEvent, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Writes whatever is queued now (also called on close, so nothing accepted is left behind). */
+  flush(): void {
+    this.flushScheduled = false;
+    const max = this.o.maxGroup ?? 500;
+    while (this.queue.length) {
+      const group = this.queue.splice(0, max);
+      let inserted: boolean[];
+      try {
+        inserted = this.store.insertMany(
+          group.map((w) => w.event),
+          this.now(),
+        );
+        this.lastWriteError = null;
+      } catch (e) {
+        const err = e as Error & { code?: string };
+        this.lastWriteError = err.code === 'SQLITE_FULL' ? `disk or database full (${err.message})` : err.message;
+        for (const w of group) w.reject(new Error(`event ${w.event.localEventId} not stored: ${this.lastWriteError}`));
+        continue;
+      }
+      group.forEach((w, i) => w.resolve(inserted[i]));
+    }
+    this.pump();
+  }
+
+  /** The Cloud link went up or down. On connect: batch starts, the backlog, batch ends. */
+  setConnected(connected: boolean): void {
+    this.outbox.setConnected(connected);
+    if (!connected) return;
+    const now = this.now();
+    for (const b of this.ledger.unsentStarts()) {
+      this.ledger.markStartSent(b.batchId, now);
+      this.emit('cloud', { topic: 'offline_batch_start', payload: batchPayload(b, this.o.siteId) });
+    }
+    this.sendEnds();
+    this.pump();
+  }
+
+  /** Sends what the window has room for, oldest first. */
+  pump(): void {
+    if (!this.outbox.isConnected) return;
+    for (const page of this.outbox.take(this.now())) {
+      if (page.length === 1) this.emit('cloud', { topic: 'event', payload: page[0].event });
+      else this.emit('cloud', { topic: 'event_batch', payload: { events: page.map((r) => r.event) } });
+    }
+  }
+
+  /** `offline_batch_start` from session-cache: forwarded now if the link is up, else on connect. */
+  batchStart(payload: Record<string, unknown>): void {
+    const id = String(payload.batchId ?? '');
+    if (!id) throw new Error('offline_batch_start: batchId is missing');
+    if (!this.outbox.isConnected) return;
+    if (this.ledger.get(id)) this.ledger.markStartSent(id, this.now());
+    this.emit('cloud', { topic: 'offline_batch_start', payload });
+  }
+
+  /** `offline_batch_end`: the figures are the store's own, forwarded now or on connect. */
+  batchEnd(payload: Record<string, unknown>): void {
+    const id = String(payload.batchId ?? '');
+    if (!id) throw new Error('offline_batch_end: batchId is missing');
+    if (!this.ledger.get(id)) {
+      // Not a batch of this database: still report what this store holds for it.
+      if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...payload, ...this.store.batchTotals(id) } });
+      else this.emit('warning', `offline_batch_end for unknown batch ${id} while the Cloud is away: dropped (the batch is not in this site database)`);
+      return;
+    }
+    this.sendEnds();
+  }
+
+  private sendEnds(): void {
+    if (!this.outbox.isConnected) return;
+    const now = this.now();
+    for (const b of this.ledger.unsentEnds()) {
+      this.ledger.markEndSent(b.batchId, now);
+      this.emit('cloud', { topic: 'offline_batch_end', payload: { ...batchPayload(b, this.o.siteId), ...this.store.batchTotals(b.batchId) } });
+    }
+  }
+
+  /** `event_ack`: accepted or duplicate both mean the Cloud has it. */
+  ack(payload: Record<string, unknown>): 'synced' | 'already' | 'unknown' {
+    const id = payload.localEventId;
+    if (typeof id !== 'string') throw new Error('event_ack: localEventId is missing');
+    const status = payload.status ?? 'accepted';
+    if (status !== 'accepted' && status !== 'duplicate') throw new Error(`event_ack: status "${String(status)}" is neither "accepted" nor "duplicate"`);
+    const cloudEventId = typeof payload.cloudEventId === 'string' ? payload.cloudEventId : null;
+    const r = this.store.markSynced(id, cloudEventId, this.now());
+    this.outbox.settled(id, this.now());
+    this.pump();
+    return r;
+  }
+
+  /** `event_rejected`: the Cloud will never take it. Kept, marked failed, surfaced. */
+  reject(payload: Record<string, unknown>): 'failed' | 'not-pending' | 'unknown' {
+    const id = payload.localEventId;
+    if (typeof id !== 'string') throw new Error('event_rejected: localEventId is missing');
+    const reason = typeof payload.reason === 'string' && payload.reason ? payload.reason : 'no reason given';
+    const r = this.store.markFailed(id, reason);
+    this.outbox.settled(id, this.now());
+    if (r === 'failed') this.emit('failed', { localEventId: id, reason });
+    this.pump();
+    return r;
+  }
+
+  retryFailed(): number {
+    const n = this.store.retryFailed();
+    this.outbox.rescan();
+    this.pump();
+    return n;
+  }
+
+  /** Re-queues events whose ack did not come in time; called on a timer. */
+  expireAcks(): number {
+    const n = this.outbox.expire(this.now());
+    if (n) this.pump();
+    return n;
+  }
+
+  figures(): StoreFigures {
+    const now = this.now();
+    const c = this.store.counts();
+    const file = this.db.name;
+    let databaseBytes = 0;
+    for (const f of [file, `${file}-wal`]) {
+      try {
+        databaseBytes += fs.statSync(f).size;
+      } catch {
+        /* no WAL file yet */
+      }
+    }
+    const free = freeDiskBytes(file);
+    const oldestAge = c.oldestPendingStoredAt === null ? null : Math.max(0, Math.round((now - c.oldestPendingStoredAt) / 1000));
+    const alarms: string[] = [];
+    if (free !== null && free < this.o.minFreeDiskBytes) alarms.push(`free disk ${(free / 2 ** 20).toFixed(0)} MiB is under ${(this.o.minFreeDiskBytes / 2 ** 20).toFixed(0)} MiB`);
+    if (oldestAge !== null && oldestAge * 1000 > this.o.maxPendingAgeMs) alarms.push(`oldest unsent event is ${Math.round(oldestAge / 60)} min old`);
+    if (this.lastWriteError) alarms.push(`last write failed: ${this.lastWriteError}`);
+    return {
+      pending: c.pending,
+      oldestPendingAgeS: oldestAge,
+      inFlight: this.outbox.inFlight,
+      failed: c.failed,
+      synced: c.synced,
+      cloudConnected: this.outbox.isConnected,
+      lastAttemptAt: iso(this.outbox.lastAttemptAt),
+      lastSuccessAt: iso(this.outbox.lastSuccessAt),
+      databaseBytes,
+      freeDiskBytes: free,
+      lastWriteError: this.lastWriteError,
+      alarms,
+    };
+  }
+
+  /** Deletes one chunk of synced events past retention; returns how many went. */
+  retentionChunk(chunk = 500): number {
+    const cutoff = this.now() - this.o.retentionDays * 86_400_000;
+    return this.store.deleteSyncedBefore(cutoff, chunk);
+  }
+
+  /** Online backup of the live database (better-sqlite3's backup API). */
+  async backup(target: string): Promise<{ path: string; totalPages: number }> {
+    const file = path.resolve(target);
+    if (file === path.resolve(this.db.name)) throw new Error('backup: the target is the live database itself');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const r = await this.db.backup(file);
+    return { path: file, totalPages: r.totalPages };
+  }
+
+  /** Writes what is queued and refuses what comes after. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+    this.removeAllListeners();
+  }
+}

@@ -1,0 +1,49 @@
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { acquireDatabase, type Lease } from '../../lib/store/database-pool';
+import { parseSiteSettings, type SiteSettings } from '../../lib/site/site-settings';
+
+type SiteDef = NodeDef & { siteId?: string; siteName?: string; databasePath?: string; durability?: string };
+
+export = function register(RED: NodeAPI): void {
+  function CarnitrackSiteNode(this: Node & { site: SiteSettings | null; problem: string | null; lease(): Lease }, config: SiteDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
+    const { settings, errors, usedDefaultSiteId } = parseSiteSettings(config, userDir);
+    node.site = null;
+    node.problem = null;
+    let own: Lease | null = null;
+
+    if (!settings) {
+      node.problem = errors.map((e) => e.message).join('; ');
+      node.error(RED._('carnitrack-site.errors.invalid', { problem: node.problem }));
+    } else {
+      if (usedDefaultSiteId) node.warn(RED._('carnitrack-site.errors.default-site-id', { siteId: settings.siteId }));
+      try {
+        // The config node's own lease opens the file now, so a bad path shows at deploy.
+        own = acquireDatabase(settings.databaseFile, settings.durability);
+        node.site = settings;
+        node.log(RED._('carnitrack-site.log.opened', { file: settings.databaseFile, durability: settings.durability }));
+      } catch (err) {
+        node.problem = RED._('carnitrack-site.errors.open', { file: settings.databaseFile, error: (err as Error).message });
+        node.error(node.problem);
+      }
+    }
+
+    node.lease = () => {
+      if (!node.site) throw new Error(node.problem ?? 'site not configured');
+      return acquireDatabase(node.site.databaseFile, node.site.durability);
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      try {
+        own?.release();
+      } finally {
+        own = null;
+        done();
+      }
+    });
+  }
+
+  RED.nodes.registerType('carnitrack-site', CarnitrackSiteNode as unknown as (this: Node, config: NodeDef) => void);
+};

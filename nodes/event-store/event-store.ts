@@ -1,0 +1,195 @@
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { StoreService, type StoreFigures } from '../../lib/store/store-service';
+import { NumberFields } from '../../lib/util/config-fields';
+import type { Lease } from '../../lib/store/database-pool';
+import { siteOf } from '../shared/site-node';
+import { onInput, payloadObject } from '../shared/input';
+import { ThrottledStatus } from '../shared/throttled-status';
+
+type EventStoreDef = NodeDef & Record<string, unknown> & { site?: string };
+
+const EVENT_STORE_DEFAULTS = {
+  batchSize: 100,
+  window: 1000,
+  ackTimeoutS: 30,
+  retentionDays: 30,
+  minFreeDiskMB: 500,
+  maxPendingAgeMin: 60,
+  statusIntervalS: 10,
+};
+
+const RETENTION_EVERY_MS = 3_600_000;
+const RETENTION_FIRST_MS = 60_000;
+/** Chunks per retention run; each chunk is one short transaction, run between other work. */
+const RETENTION_MAX_CHUNKS = 200;
+
+interface WithSession extends NodeMessageInFlow {
+  _session?: unknown;
+}
+
+export = function register(RED: NodeAPI): void {
+  function EventStoreNode(this: Node, config: EventStoreDef): void {
+    RED.nodes.createNode(this, config);
+    const node = this;
+    const status = new ThrottledStatus((s) => node.status(s), 250);
+    const f = new NumberFields(config, EVENT_STORE_DEFAULTS);
+    const opts = {
+      batchSize: f.read('batchSize', 1, 10_000),
+      window: f.read('window', 1, 100_000),
+      ackTimeoutS: f.read('ackTimeoutS', 0.1, 86_400, false),
+      retentionDays: f.read('retentionDays', 1, 3650, false),
+      minFreeDiskMB: f.read('minFreeDiskMB', 0, 10_000_000, false),
+      maxPendingAgeMin: f.read('maxPendingAgeMin', 1, 525_600, false),
+      statusIntervalS: f.read('statusIntervalS', 1, 3600, false),
+    };
+    const site = siteOf(RED, config.site);
+    let lease: Lease | null = null;
+    let service: StoreService | null = null;
+    const timers: NodeJS.Timeout[] = [];
+    let retentionRunning: NodeJS.Immediate | null = null;
+
+    const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
+    if (problem || typeof site === 'string') {
+      node.error(RED._('event-store.errors.invalid', { problem: String(problem) }));
+    } else {
+      try {
+        lease = site.lease();
+        service = new StoreService(lease.db, {
+          siteId: site.site!.siteId,
+          batchSize: opts.batchSize,
+          window: opts.window,
+          ackTimeoutMs: opts.ackTimeoutS * 1000,
+          retentionDays: opts.retentionDays,
+          minFreeDiskBytes: opts.minFreeDiskMB * 2 ** 20,
+          maxPendingAgeMs: opts.maxPendingAgeMin * 60_000,
+        });
+      } catch (err) {
+        lease?.release();
+        lease = null;
+        node.error(RED._('event-store.errors.database', { error: (err as Error).message }));
+      }
+    }
+
+    const describe = (fig: StoreFigures): { fill: 'red' | 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } => {
+      const text = RED._('event-store.status.figures', { pending: fig.pending, inFlight: fig.inFlight, failed: fig.failed });
+      if (fig.alarms.length) return { fill: 'red', shape: 'dot', text: `${text} · ${fig.alarms[0]}` };
+      if (fig.failed) return { fill: 'yellow', shape: 'dot', text };
+      return { fill: fig.cloudConnected ? 'green' : 'yellow', shape: fig.cloudConnected ? 'dot' : 'ring', text };
+    };
+    let lastAlarm = '';
+    const report = (emit: boolean): void => {
+      if (!service) return;
+      const fig = service.figures();
+      status.set(describe(fig));
+      const alarm = fig.alarms.join('; ');
+      if (alarm && alarm !== lastAlarm) node.warn(RED._('event-store.errors.alarm', { alarm }));
+      lastAlarm = alarm;
+      if (emit) node.send([null, null, { topic: 'store_status', payload: fig }]);
+    };
+    const refresh = (): void => {
+      if (service) status.set(() => describe(service!.figures()));
+    };
+
+    if (!service) {
+      status.set({ fill: 'red', shape: 'ring', text: RED._('event-store.status.not-running') });
+    } else {
+      const svc = service;
+      svc.on('cloud', (m) => node.send([{ topic: m.topic, payload: m.payload } as NodeMessage, null, null]));
+      svc.on('failed', (info) => {
+        node.warn(RED._('event-store.errors.rejected', info));
+        node.send([null, null, { topic: 'event_failed', payload: info }]);
+      });
+      svc.on('warning', (w) => node.warn(w));
+      timers.push(setInterval(() => svc.expireAcks(), Math.max(100, Math.min(5000, (opts.ackTimeoutS * 1000) / 4))));
+      timers.push(setInterval(() => report(true), opts.statusIntervalS * 1000));
+      const retention = (): void => {
+        if (retentionRunning) return;
+        let chunks = 0;
+        const step = (): void => {
+          retentionRunning = null;
+          if (!service) return;
+          try {
+            if (service.retentionChunk() > 0 && ++chunks < RETENTION_MAX_CHUNKS) retentionRunning = setImmediate(step);
+          } catch (err) {
+            node.warn(RED._('event-store.errors.retention', { error: (err as Error).message }));
+          }
+        };
+        retentionRunning = setImmediate(step);
+      };
+      const first = setTimeout(retention, RETENTION_FIRST_MS);
+      timers.push(first, setInterval(retention, RETENTION_EVERY_MS));
+      refresh();
+    }
+
+    onInput<WithSession>(
+      node,
+      async (msg, send) => {
+        if (!service) throw new Error(RED._('event-store.errors.not-running'));
+        const topic = String(msg.topic ?? '');
+        const payload = payloadObject(msg);
+        switch (topic) {
+          case 'event': {
+            const inserted = await service.submit(msg.payload);
+            // Committed: now the scale may be told OK.
+            const ack: Record<string, unknown> = { topic: 'ack', payload: { localEventId: payload.localEventId, deviceId: payload.deviceId, inserted } };
+            if (msg._session) ack._session = msg._session;
+            send([null, ack as NodeMessage, null]);
+            break;
+          }
+          case 'offline_batch_start':
+            service.batchStart(payload);
+            break;
+          case 'offline_batch_end':
+            service.batchEnd(payload);
+            break;
+          case 'event_ack':
+            if (service.ack(payload) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic, id: String(payload.localEventId) }));
+            break;
+          case 'event_rejected':
+            if (service.reject(payload) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic, id: String(payload.localEventId) }));
+            break;
+          case 'retry_failed':
+            node.log(RED._('event-store.log.retry', { count: service.retryFailed() }));
+            break;
+          case 'cloud_status': {
+            if (typeof payload.connected !== 'boolean') throw new Error(RED._('event-store.errors.cloud-status'));
+            service.setConnected(payload.connected);
+            break;
+          }
+          case 'status':
+            report(true);
+            return;
+          case 'backup': {
+            const target = typeof msg.payload === 'string' ? msg.payload : payload.path;
+            if (typeof target !== 'string' || !target) throw new Error(RED._('event-store.errors.backup-path'));
+            const done = await service.backup(target);
+            send([null, null, { topic: 'backup_done', payload: done }]);
+            break;
+          }
+          default:
+            throw new Error(RED._('event-store.errors.unknown-topic', { topic }));
+        }
+        refresh();
+      },
+      () => refresh(),
+    );
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      status.stop();
+      for (const t of timers) clearInterval(t);
+      if (retentionRunning) clearImmediate(retentionRunning);
+      try {
+        service?.close();
+      } catch (err) {
+        node.error((err as Error).message);
+      } finally {
+        service = null;
+        lease?.release();
+        lease = null;
+        done();
+      }
+    });
+  }
+
+  RED.nodes.registerType('event-store', EventStoreNode);
+};

@@ -1,0 +1,134 @@
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../lib/store/database';
+import { acquireDatabase, openDatabases } from '../../lib/store/database-pool';
+import { EventStore } from '../../lib/store/event-store';
+import { tempDirs, taggedEvent } from '../helpers/temp';
+
+describe('EventStore on a real SQLite file', () => {
+  const dirs = tempDirs();
+  let db: SqliteDatabase;
+  let store: EventStore;
+
+  beforeEach(() => {
+    db = openDatabase(path.join(dirs.make(), 'site.db'));
+    store = new EventStore(db);
+  });
+  afterEach(() => {
+    if (db.open) db.close();
+    dirs.cleanup();
+  });
+
+  it('creates the schema by migration, in WAL mode with synchronous=FULL', () => {
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(db.pragma('synchronous', { simple: true }), 2);
+  });
+
+  it('stores every field, raw line included, and the same id twice is one row', () => {
+    const e = taggedEvent({ raw: '00001,10:00:00,...', animalTag: 'A-123' });
+    assert.deepEqual(store.insertMany([e, { ...e, weightGrams: 1 }], 1000), [true, false]);
+    assert.deepEqual(store.insertMany([e], 2000), [false]);
+    const rows = store.recent();
+    assert.equal(rows.length, 1);
+    assert.deepEqual(rows[0].event, e);
+    assert.equal(rows[0].syncState, 'pending');
+  });
+
+  it('pages the backlog oldest first and never deletes what is unsynced', () => {
+    const events = Array.from({ length: 25 }, (_, i) => taggedEvent({ deviceId: i % 2 ? 'SCALE-01' : 'SCALE-02' }));
+    store.insertMany(events, 0);
+    const seen: string[] = [];
+    let cursor = 0;
+    for (let page = store.pendingPage(cursor, 10); page.length; page = store.pendingPage(cursor, 10)) {
+      seen.push(...page.map((r) => r.localEventId));
+      cursor = page[page.length - 1].seq;
+    }
+    assert.deepEqual(seen, events.map((e) => e.localEventId));
+    assert.equal(store.deleteSyncedBefore(Date.now() + 1e9, 1000), 0);
+  });
+
+  it('marks acks and rejections, keeps rejected events, and retries them on request', () => {
+    const [a, b] = [taggedEvent(), taggedEvent()];
+    store.insertMany([a, b], 0);
+    assert.equal(store.markSynced(a.localEventId, 'cloud-1', 10), 'synced');
+    assert.equal(store.markSynced(a.localEventId, 'cloud-1', 11), 'already');
+    assert.equal(store.markSynced('nope', null, 11), 'unknown');
+    assert.equal(store.markFailed(b.localEventId, 'Invalid PLU code'), 'failed');
+    assert.equal(store.markFailed(a.localEventId, 'late'), 'not-pending');
+    assert.deepEqual({ ...store.counts(), oldestPendingStoredAt: null }, { pending: 0, failed: 1, synced: 1, oldestPendingStoredAt: null });
+    assert.equal(store.recent({ syncState: 'failed' })[0].failReason, 'Invalid PLU code');
+    assert.equal(store.retryFailed(), 1);
+    assert.equal(store.counts().pending, 1);
+  });
+
+  it('deletes synced events past retention in chunks, and only those', () => {
+    const old = Array.from({ length: 30 }, () => taggedEvent());
+    const fresh = taggedEvent();
+    const unsynced = taggedEvent();
+    store.insertMany([...old, fresh, unsynced], 0);
+    for (const e of old) store.markSynced(e.localEventId, null, 1000);
+    store.markSynced(fresh.localEventId, null, 50_000);
+    assert.equal(store.deleteSyncedBefore(10_000, 20), 20);
+    assert.equal(store.deleteSyncedBefore(10_000, 20), 10);
+    assert.equal(store.deleteSyncedBefore(10_000, 20), 0);
+    assert.deepEqual(store.recent().map((r) => r.localEventId).sort(), [fresh.localEventId, unsynced.localEventId].sort());
+  });
+
+  it('totals an offline batch from its rows', () => {
+    store.insertMany([taggedEvent({ offlineBatchId: 'b1', weightGrams: 1500 }), taggedEvent({ offlineBatchId: 'b1', weightGrams: 2500 }), taggedEvent({ offlineBatchId: 'b2', weightGrams: 9 })], 0);
+    assert.deepEqual(store.batchTotals('b1'), { eventCount: 2, totalWeightGrams: 4000 });
+    assert.deepEqual(store.batchTotals('none'), { eventCount: 0, totalWeightGrams: 0 });
+  });
+
+  it('refuses a whole group cleanly when the database is full, and takes writes again when space returns', () => {
+    // A small filesystem cannot be mounted here without privileges, so SQLite's own
+    // max_page_count caps the database size instead.
+    const pages = db.pragma('page_count', { simple: true }) as number;
+    db.pragma(`max_page_count = ${pages + 2}`);
+    let stored = 0;
+    let failure: (Error & { code?: string }) | null = null;
+    for (let i = 0; i < 1000 && !failure; i++) {
+      const group = Array.from({ length: 5 }, () => taggedEvent({ raw: 'x'.repeat(2000) }));
+      try {
+        store.insertMany(group, 0);
+        stored += group.length;
+      } catch (err) {
+        failure = err as Error;
+        // Nothing of the failed group was stored.
+        for (const e of group) assert.equal(store.recent({ limit: 1000 }).some((r) => r.localEventId === e.localEventId), false);
+      }
+    }
+    assert.ok(failure, 'the capped database filled up');
+    assert.equal(failure!.code, 'SQLITE_FULL');
+    assert.equal(store.counts().pending, stored);
+    db.pragma('max_page_count = 1073741823');
+    const later = taggedEvent();
+    assert.deepEqual(store.insertMany([later], 0), [true]);
+    assert.equal(store.counts().pending, stored + 1);
+  });
+});
+
+describe('the shared database pool', () => {
+  const dirs = tempDirs();
+  afterEach(() => dirs.cleanup());
+
+  it('opens one connection per file and closes it exactly once, with the last lease', () => {
+    const file = path.join(dirs.make(), 'site.db');
+    const a = acquireDatabase(file);
+    const b = acquireDatabase(file);
+    assert.equal(a.db, b.db);
+    assert.deepEqual(openDatabases().filter((o) => o.file === file), [{ file, leases: 2 }]);
+    a.release();
+    a.release(); // a second release of the same lease changes nothing
+    assert.equal(b.db.open, true);
+    b.release();
+    assert.equal(b.db.open, false);
+    assert.deepEqual(openDatabases().filter((o) => o.file === file), []);
+    // Migrations ran once: a fresh connection sees the current schema version.
+    const check = new Database(file, { readonly: true });
+    assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    check.close();
+  });
+});
