@@ -1,0 +1,325 @@
+import type { JSONSchemaType } from 'ajv';
+
+/**
+ * The CarniTrack Edge <-> Cloud protocol v3.0 as data: one TypeScript type and one JSON
+ * Schema per message. Ajv's JSONSchemaType checks each schema against its type at compile
+ * time, so the two cannot drift apart. Payloads allow extra properties: either side may add
+ * fields without breaking the other.
+ */
+
+export const PROTOCOL_VERSION = '3.0';
+
+export interface Envelope {
+  type: string;
+  payload: Record<string, unknown>;
+  timestamp: string;
+  messageId: string;
+  edgeId?: string | null;
+}
+
+export const envelopeSchema: JSONSchemaType<Envelope> = {
+  $id: 'carnitrack/envelope',
+  type: 'object',
+  properties: {
+    type: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[a-z][a-z0-9_]*$' },
+    payload: { type: 'object', required: [] },
+    timestamp: { type: 'string', minLength: 1, maxLength: 64 },
+    messageId: { type: 'string', minLength: 1, maxLength: 128 },
+    edgeId: { type: 'string', nullable: true, maxLength: 128 },
+  },
+  required: ['type', 'payload', 'timestamp', 'messageId'],
+  additionalProperties: false,
+};
+
+// ---- shared pieces --------------------------------------------------------------------------
+
+const id = { type: 'string', minLength: 1, maxLength: 128 } as const;
+const optId = { type: 'string', nullable: true, maxLength: 128 } as const;
+const optText = { type: 'string', nullable: true, maxLength: 1024 } as const;
+
+// ---- Edge -> Cloud --------------------------------------------------------------------------
+
+export interface RegisterPayload {
+  edgeId?: string | null;
+  siteId?: string | null;
+  siteName?: string | null;
+  version: string;
+  capabilities: string[];
+}
+const registerSchema: JSONSchemaType<RegisterPayload> = {
+  type: 'object',
+  properties: {
+    edgeId: optId,
+    siteId: optId,
+    siteName: optText,
+    version: { type: 'string', maxLength: 64 },
+    capabilities: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 64 },
+  },
+  required: ['version', 'capabilities'],
+  additionalProperties: true,
+};
+
+export interface DeviceConnectedPayload {
+  deviceId: string;
+  globalDeviceId?: string | null;
+  sourceIp?: string | null;
+  deviceType?: string | null;
+}
+const deviceConnectedSchema: JSONSchemaType<DeviceConnectedPayload> = {
+  type: 'object',
+  properties: { deviceId: id, globalDeviceId: optId, sourceIp: optText, deviceType: optText },
+  required: ['deviceId'],
+  additionalProperties: true,
+};
+
+export interface DeviceDisconnectedPayload {
+  deviceId: string;
+  reason: string;
+  timestamp: string;
+  globalDeviceId?: string | null;
+}
+const deviceDisconnectedSchema: JSONSchemaType<DeviceDisconnectedPayload> = {
+  type: 'object',
+  properties: { deviceId: id, reason: { type: 'string', maxLength: 256 }, timestamp: { type: 'string', maxLength: 64 }, globalDeviceId: optId },
+  required: ['deviceId', 'reason', 'timestamp'],
+  additionalProperties: true,
+};
+
+export interface DeviceHeartbeatPayload {
+  deviceId: string;
+  status: string;
+  heartbeatCount: number;
+  timestamp: string;
+  globalDeviceId?: string | null;
+}
+const deviceHeartbeatSchema: JSONSchemaType<DeviceHeartbeatPayload> = {
+  type: 'object',
+  properties: {
+    deviceId: id,
+    status: { type: 'string', maxLength: 32 },
+    heartbeatCount: { type: 'integer', minimum: 0 },
+    timestamp: { type: 'string', maxLength: 64 },
+    globalDeviceId: optId,
+  },
+  required: ['deviceId', 'status', 'heartbeatCount', 'timestamp'],
+  additionalProperties: true,
+};
+
+/** One weighing as the Cloud receives it (quickref "Event Payload"). */
+export interface EventPayload {
+  localEventId: string;
+  deviceId: string;
+  weightGrams: number;
+  receivedAt: string;
+  globalDeviceId?: string | null;
+  cloudSessionId?: string | null;
+  offlineMode?: boolean;
+  offlineBatchId?: string | null;
+  pluCode?: string;
+  productName?: string;
+  barcode?: string;
+  scaleTimestamp?: string | null;
+}
+export const eventPayloadSchema: JSONSchemaType<EventPayload> = {
+  type: 'object',
+  properties: {
+    localEventId: id,
+    deviceId: id,
+    weightGrams: { type: 'integer', minimum: -10_000_000, maximum: 100_000_000 },
+    receivedAt: { type: 'string', maxLength: 64 },
+    globalDeviceId: optId,
+    cloudSessionId: optId,
+    offlineMode: { type: 'boolean', nullable: true },
+    offlineBatchId: optId,
+    pluCode: { type: 'string', nullable: true, maxLength: 16 },
+    productName: { type: 'string', nullable: true, maxLength: 256 },
+    barcode: { type: 'string', nullable: true, maxLength: 64 },
+    scaleTimestamp: { type: 'string', nullable: true, maxLength: 64 },
+  },
+  required: ['localEventId', 'deviceId', 'weightGrams', 'receivedAt'],
+  additionalProperties: true,
+};
+
+export interface EventBatchPayload {
+  events: EventPayload[];
+}
+const eventBatchSchema: JSONSchemaType<EventBatchPayload> = {
+  type: 'object',
+  properties: { events: { type: 'array', items: eventPayloadSchema, minItems: 1, maxItems: 10_000 } },
+  required: ['events'],
+  additionalProperties: true,
+};
+
+export interface OfflineBatchStartPayload {
+  batchId: string;
+  deviceId: string;
+  startedAt: string;
+  globalDeviceId?: string | null;
+  cloudSessionId?: string | null;
+  reason?: string | null;
+}
+const offlineBatchStartSchema: JSONSchemaType<OfflineBatchStartPayload> = {
+  type: 'object',
+  properties: { batchId: id, deviceId: id, startedAt: { type: 'string', maxLength: 64 }, globalDeviceId: optId, cloudSessionId: optId, reason: optText },
+  required: ['batchId', 'deviceId', 'startedAt'],
+  additionalProperties: true,
+};
+
+export interface OfflineBatchEndPayload {
+  batchId: string;
+  deviceId: string;
+  startedAt: string;
+  endedAt: string;
+  eventCount: number;
+  totalWeightGrams: number;
+  globalDeviceId?: string | null;
+  cloudSessionId?: string | null;
+}
+const offlineBatchEndSchema: JSONSchemaType<OfflineBatchEndPayload> = {
+  type: 'object',
+  properties: {
+    batchId: id,
+    deviceId: id,
+    startedAt: { type: 'string', maxLength: 64 },
+    endedAt: { type: 'string', maxLength: 64 },
+    eventCount: { type: 'integer', minimum: 0 },
+    totalWeightGrams: { type: 'integer' },
+    globalDeviceId: optId,
+    cloudSessionId: optId,
+  },
+  required: ['batchId', 'deviceId', 'startedAt', 'endedAt', 'eventCount', 'totalWeightGrams'],
+  additionalProperties: true,
+};
+
+// ---- Cloud -> Edge --------------------------------------------------------------------------
+
+export interface RegisteredPayload {
+  edgeId: string;
+  siteId?: string | null;
+}
+const registeredSchema: JSONSchemaType<RegisteredPayload> = {
+  type: 'object',
+  properties: { edgeId: id, siteId: optId },
+  required: ['edgeId'],
+  additionalProperties: true,
+};
+
+export interface ConfigUpdatePayload {
+  edgeId?: string | null;
+}
+const configUpdateSchema: JSONSchemaType<ConfigUpdatePayload> = {
+  type: 'object',
+  properties: { edgeId: optId },
+  required: [],
+  additionalProperties: true,
+};
+
+/** session_started; `sessionId` is accepted as an alias of `cloudSessionId` (older Cloud builds). */
+export interface SessionStartedPayload {
+  deviceId: string;
+  cloudSessionId?: string | null;
+  sessionId?: string | null;
+  animalId?: string | null;
+  animalTag?: string | null;
+  animalSpecies?: string | null;
+  operatorId?: string | null;
+}
+const sessionStartedSchema: JSONSchemaType<SessionStartedPayload> = {
+  type: 'object',
+  properties: { deviceId: id, cloudSessionId: optId, sessionId: optId, animalId: optId, animalTag: optText, animalSpecies: optText, operatorId: optId },
+  required: ['deviceId'],
+  anyOf: [{ required: ['cloudSessionId'] }, { required: ['sessionId'] }],
+  additionalProperties: true,
+};
+
+export interface SessionChangePayload {
+  deviceId?: string | null;
+  cloudSessionId?: string | null;
+  sessionId?: string | null;
+  reason?: string | null;
+}
+const sessionChangeSchema: JSONSchemaType<SessionChangePayload> = {
+  type: 'object',
+  properties: { deviceId: optId, cloudSessionId: optId, sessionId: optId, reason: optText },
+  required: [],
+  anyOf: [{ required: ['deviceId'] }, { required: ['cloudSessionId'] }, { required: ['sessionId'] }],
+  additionalProperties: true,
+};
+
+export interface EventAckPayload {
+  localEventId: string;
+  cloudEventId?: string | null;
+  status: 'accepted' | 'duplicate';
+}
+const eventAckSchema: JSONSchemaType<EventAckPayload> = {
+  type: 'object',
+  properties: { localEventId: id, cloudEventId: optId, status: { type: 'string', enum: ['accepted', 'duplicate'] } },
+  required: ['localEventId', 'status'],
+  additionalProperties: true,
+};
+
+export interface EventRejectedPayload {
+  localEventId: string;
+  reason: string;
+}
+const eventRejectedSchema: JSONSchemaType<EventRejectedPayload> = {
+  type: 'object',
+  properties: { localEventId: id, reason: { type: 'string', maxLength: 1024 } },
+  required: ['localEventId', 'reason'],
+  additionalProperties: true,
+};
+
+export interface ErrorPayload {
+  reason: string;
+  messageType?: string | null;
+}
+const errorSchema: JSONSchemaType<ErrorPayload> = {
+  type: 'object',
+  properties: { reason: { type: 'string', maxLength: 4096 }, messageType: optText },
+  required: ['reason'],
+  additionalProperties: true,
+};
+
+/** Application-level keep-alive, either way; answered with `pong`. */
+export type PingPayload = Record<string, never>;
+const emptySchema = { type: 'object', required: [], additionalProperties: true } as const;
+
+// ---- the registry -----------------------------------------------------------------------------
+
+export type Direction = 'to-cloud' | 'to-edge' | 'both';
+
+export interface MessageSpec {
+  direction: Direction;
+  schema: object;
+  /** Sent again by event-store from SQLite: never queued in memory while the link is down. */
+  storeBacked?: boolean;
+  /** Device status: while down, only the latest per device is kept. */
+  deviceStatus?: boolean;
+}
+
+export const MESSAGES: Record<string, MessageSpec> = {
+  register: { direction: 'to-cloud', schema: registerSchema },
+  device_connected: { direction: 'to-cloud', schema: deviceConnectedSchema, deviceStatus: true },
+  device_disconnected: { direction: 'to-cloud', schema: deviceDisconnectedSchema, deviceStatus: true },
+  device_heartbeat: { direction: 'to-cloud', schema: deviceHeartbeatSchema, deviceStatus: true },
+  event: { direction: 'to-cloud', schema: eventPayloadSchema, storeBacked: true },
+  event_batch: { direction: 'to-cloud', schema: eventBatchSchema, storeBacked: true },
+  offline_batch_start: { direction: 'to-cloud', schema: offlineBatchStartSchema, storeBacked: true },
+  offline_batch_end: { direction: 'to-cloud', schema: offlineBatchEndSchema, storeBacked: true },
+  registered: { direction: 'to-edge', schema: registeredSchema },
+  config_update: { direction: 'to-edge', schema: configUpdateSchema },
+  session_started: { direction: 'to-edge', schema: sessionStartedSchema },
+  session_ended: { direction: 'to-edge', schema: sessionChangeSchema },
+  session_paused: { direction: 'to-edge', schema: sessionChangeSchema },
+  session_resumed: { direction: 'to-edge', schema: sessionChangeSchema },
+  event_ack: { direction: 'to-edge', schema: eventAckSchema },
+  event_rejected: { direction: 'to-edge', schema: eventRejectedSchema },
+  error: { direction: 'both', schema: errorSchema },
+  ping: { direction: 'both', schema: emptySchema },
+  pong: { direction: 'both', schema: emptySchema },
+};
+
+/** Adds message types (the PLU messages of plu-out register here). */
+export function defineMessage(type: string, spec: MessageSpec): void {
+  MESSAGES[type] = spec;
+}
