@@ -141,6 +141,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
 
   /** The Cloud link went up or down. On connect: batch starts, the backlog, batch ends. */
   setConnected(connected: boolean): void {
+    // cloud_status repeats while connected (edge id, attempt counter): only a change counts.
+    if (connected === this.outbox.isConnected) return;
     this.outbox.setConnected(connected);
     if (!connected) return;
     const now = this.now();
