@@ -284,6 +284,41 @@ const errorSchema: JSONSchemaType<ErrorPayload> = {
 export type PingPayload = Record<string, never>;
 const emptySchema = { type: 'object', required: [], additionalProperties: true } as const;
 
+// ---- PLU catalogue (Cloud -> Edge, for plu-out) ----------------------------------------------
+
+export const pluItemSchema = {
+  type: 'object',
+  properties: {
+    pluCode: { type: ['string', 'integer'], pattern: '^\\d{1,5}$', minimum: 1, maximum: 99999 },
+    name: { type: 'string', maxLength: 256 },
+    price: { type: 'integer', minimum: 0 },
+    barcode: { type: ['string', 'integer'] },
+    department: { type: ['string', 'integer'] },
+    unitType: { type: 'string', enum: ['kg', 'piece'] },
+    tareGrams: { type: 'integer', minimum: 0 },
+    lot: { type: 'string', maxLength: 64 },
+    date1: { type: ['string', 'null'], maxLength: 32 },
+    date2: { type: ['string', 'null'], maxLength: 32 },
+    labelType: { type: 'integer', minimum: 0 },
+    extra: { type: 'object', additionalProperties: { type: 'string' } },
+  },
+  required: ['pluCode', 'name', 'price'],
+  additionalProperties: true,
+} as const;
+const pluDeletedSchema = {
+  type: 'object',
+  properties: { pluCode: pluItemSchema.properties.pluCode },
+  required: ['pluCode'],
+  additionalProperties: true,
+} as const;
+const pluCatalogSchema = {
+  type: 'object',
+  // Items are checked one by one by plu-out, so one bad item does not cost the catalogue.
+  properties: { items: { type: 'array', items: { type: 'object' }, maxItems: 99999 } },
+  required: ['items'],
+  additionalProperties: true,
+} as const;
+
 // ---- the registry -----------------------------------------------------------------------------
 
 export type Direction = 'to-cloud' | 'to-edge' | 'both';
@@ -314,6 +349,9 @@ export const MESSAGES: Record<string, MessageSpec> = {
   session_resumed: { direction: 'to-edge', schema: sessionChangeSchema },
   event_ack: { direction: 'to-edge', schema: eventAckSchema },
   event_rejected: { direction: 'to-edge', schema: eventRejectedSchema },
+  plu_updated: { direction: 'to-edge', schema: pluItemSchema },
+  plu_deleted: { direction: 'to-edge', schema: pluDeletedSchema },
+  plu_catalog: { direction: 'to-edge', schema: pluCatalogSchema },
   error: { direction: 'both', schema: errorSchema },
   ping: { direction: 'both', schema: emptySchema },
   pong: { direction: 'both', schema: emptySchema },

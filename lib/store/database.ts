@@ -71,6 +71,14 @@ const MIGRATIONS: string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 2: the PLU catalogue of plu-out
+  `
+  CREATE TABLE plu_items (
+    plu_code    INTEGER PRIMARY KEY,
+    item        TEXT NOT NULL,
+    updated_at  INTEGER NOT NULL
+  );
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
