@@ -1,6 +1,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { acquireDatabase, type Lease } from '../../lib/store/database-pool';
 import { parseSiteSettings, type SiteSettings } from '../../lib/site/site-settings';
+import { registerAdminRoutes } from '../shared/admin-routes';
 
 type SiteDef = NodeDef & { siteId?: string; siteName?: string; databasePath?: string; durability?: string };
 
@@ -45,5 +46,6 @@ export = function register(RED: NodeAPI): void {
     });
   }
 
+  registerAdminRoutes(RED);
   RED.nodes.registerType('carnitrack-site', CarnitrackSiteNode as unknown as (this: Node, config: NodeDef) => void);
 };

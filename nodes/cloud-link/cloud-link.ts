@@ -9,6 +9,9 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { track } from '../shared/live-registry';
+import { registerAdminRoutes } from '../shared/admin-routes';
+import { globalDeviceId } from '../../lib/sessions/session-cache';
 
 type CloudLinkDef = NodeDef & Record<string, unknown> & { site?: string; url?: string; tls?: string };
 
@@ -111,13 +114,17 @@ export = function register(RED: NodeAPI): void {
       return { fill: 'grey', shape: 'ring', text: RED._('cloud-link.status.stopped') };
     };
 
+    const untrack = client ? track('links', node, client) : () => undefined;
     if (client) {
       const c = client;
       const l = lease!;
+      let wasConnected = false;
       c.on('status', (s) => {
         status.set(describe(s));
+        const justConnected = s.connected && !wasConnected;
+        wasConnected = s.connected;
         node.send([null, { topic: 'cloud_status', payload: { connected: s.connected, edgeId: s.edgeId, reason: s.reason, attempt: s.attempt, nextRetryMs: s.nextRetryMs, state: s.state } }]);
-        if (s.connected) {
+        if (justConnected) {
           node.log(RED._('cloud-link.log.connected', { url }));
           for (const m of held.values()) c.send(m.topic, m.payload);
           held.clear();
@@ -140,7 +147,11 @@ export = function register(RED: NodeAPI): void {
       const topic = String(msg.topic ?? '');
       const spec = MESSAGES[topic];
       if (!spec || spec.direction === 'to-edge') throw new Error(RED._('cloud-link.errors.not-protocol', { topic }));
-      const payload = payloadObject(msg);
+      let payload = payloadObject(msg);
+      if (spec.deviceStatus && typeof payload.deviceId === 'string' && !payload.globalDeviceId && typeof site !== 'string') {
+        // The Cloud knows devices as <siteId>-<deviceId>; events get it in session-cache.
+        payload = { ...payload, globalDeviceId: globalDeviceId(site.site!.siteId, payload.deviceId) };
+      }
       if (client.send(topic, payload)) return;
       if (spec.deviceStatus) {
         // While down, only the latest status of each device is worth sending later.
@@ -154,6 +165,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      untrack();
       held.clear();
       const c = client;
       client = null;
@@ -172,5 +184,6 @@ export = function register(RED: NodeAPI): void {
     }
   }
 
+  registerAdminRoutes(RED);
   RED.nodes.registerType<Node<{ apiKey?: string }>, CloudLinkDef, object, { apiKey?: string }>('cloud-link', CloudLinkNode, { credentials: { apiKey: { type: 'password' } } });
 };

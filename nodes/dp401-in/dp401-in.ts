@@ -2,6 +2,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
 import { ScaleGateway } from '../../lib/dp401/scale-gateway';
 import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { track } from '../shared/live-registry';
+import { registerAdminRoutes } from '../shared/admin-routes';
 
 /** Config as the editor stores it (every field a string before validation). */
 type Dp401InDef = NodeDef & RawDp401Config;
@@ -46,6 +48,7 @@ export = function register(RED: NodeAPI): void {
     // Check health often enough for short thresholds, at most once a second otherwise.
     const gateway = new ScaleGateway(settings, { healthIntervalMs: Math.min(1000, settings.staleAfterMs / 3) });
     let bindProblem: string | null = null;
+    const untrack = track('gateways', node, gateway);
 
     const describe = (): NodeStatus => {
       if (bindProblem) return { fill: 'red', shape: 'ring', text: bindProblem };
@@ -111,6 +114,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      untrack();
       gateway
         .stop()
         .catch((err: Error) => node.error(err.message))
@@ -122,4 +126,5 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('dp401-in', Dp401InNode);
+  registerAdminRoutes(RED);
 };

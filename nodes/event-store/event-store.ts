@@ -5,6 +5,8 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { track } from '../shared/live-registry';
+import { registerAdminRoutes } from '../shared/admin-routes';
 
 type EventStoreDef = NodeDef & Record<string, unknown> & { site?: string };
 
@@ -47,6 +49,7 @@ export = function register(RED: NodeAPI): void {
     let service: StoreService | null = null;
     const timers: NodeJS.Timeout[] = [];
     let retentionRunning: NodeJS.Immediate | null = null;
+    let untrack = (): void => undefined;
 
     const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
     if (problem || typeof site === 'string') {
@@ -94,6 +97,7 @@ export = function register(RED: NodeAPI): void {
       status.set({ fill: 'red', shape: 'ring', text: RED._('event-store.status.not-running') });
     } else {
       const svc = service;
+      untrack = track('stores', node, svc);
       svc.on('cloud', (m) => node.send([{ topic: m.topic, payload: m.payload } as NodeMessage, null, null]));
       svc.on('failed', (info) => {
         node.warn(RED._('event-store.errors.rejected', info));
@@ -176,6 +180,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      untrack();
       for (const t of timers) clearInterval(t);
       if (retentionRunning) clearImmediate(retentionRunning);
       try {
@@ -192,4 +197,5 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('event-store', EventStoreNode);
+  registerAdminRoutes(RED);
 };

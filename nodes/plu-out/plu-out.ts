@@ -10,6 +10,7 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { registerAdminRoutes } from '../shared/admin-routes';
 
 type PluOutDef = NodeDef & Record<string, unknown> & { site?: string };
 
@@ -163,4 +164,5 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('plu-out', PluOutNode);
+  registerAdminRoutes(RED);
 };

@@ -5,6 +5,8 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { track } from '../shared/live-registry';
+import { registerAdminRoutes } from '../shared/admin-routes';
 
 type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number };
 
@@ -34,6 +36,7 @@ export = function register(RED: NodeAPI): void {
     } else {
       node.error(RED._('session-cache.errors.invalid', { problem: String(problem) }));
     }
+    const untrack = cache ? track('caches', node, cache) : () => undefined;
     if (cache && expiryHours < SHIFT_HOURS) node.warn(RED._('session-cache.errors.short-expiry', { hours: expiryHours, shift: SHIFT_HOURS }));
 
     const showStatus = (): void => {
@@ -87,6 +90,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      untrack();
       try {
         lease?.release();
       } finally {
@@ -100,4 +104,5 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('session-cache', SessionCacheNode);
+  registerAdminRoutes(RED);
 };

@@ -16,7 +16,7 @@ export class DebugSidebar {
   readonly messages: DebugMessage[] = [];
   private constructor(private readonly ws: WebSocket) {
     ws.on('message', (data) => {
-      const frames = JSON.parse(String(data)) as Array<{ topic: string; data: DebugMessage }>;
+      const frames = JSON.parse(String(data)) as Array<{ topic?: string; data: DebugMessage }>;
       for (const f of Array.isArray(frames) ? frames : [frames]) if (f.topic === 'debug') this.messages.push(f.data);
     });
   }
@@ -27,9 +27,17 @@ export class DebugSidebar {
       ws.once('open', () => resolve());
       ws.once('error', reject);
     });
-    if (token) ws.send(JSON.stringify({ auth: token }));
+    if (token) {
+      // The editor logs in on the socket first and subscribes once the runtime says ok.
+      const ok = new Promise<void>((resolve, reject) => {
+        ws.once('message', (data) => (/"auth":"ok"/.test(String(data)) ? resolve() : reject(new Error(`comms login refused: ${String(data)}`))));
+      });
+      ws.send(JSON.stringify({ auth: token }));
+      await ok;
+    }
+    const sidebar = new DebugSidebar(ws);
     ws.send(JSON.stringify({ subscribe: 'debug' }));
-    return new DebugSidebar(ws);
+    return sidebar;
   }
 
   async waitForCount(n: number, timeoutMs = 15_000): Promise<void> {

@@ -1,0 +1,145 @@
+import * as assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import Database from 'better-sqlite3';
+import { freePort, waitFor, ScaleClient } from '../helpers/node-red';
+import { DebugSidebar } from '../helpers/debug-sidebar';
+import { tempDirs } from '../helpers/temp';
+import { weighingBytes, CRLF } from '../helpers/lines';
+import { ScaleSimulator } from '../../sim/scale-simulator';
+import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+
+const projectRoot = path.resolve(__dirname, '..', '..', '..');
+// bcryptjs comes with node-red; it makes the hash `node-red-admin hash-pw` would.
+const bcrypt = require('bcryptjs') as { hashSync(text: string, rounds: number): string };
+const PASSWORD = 'plant-engineer-pw';
+
+describe('npm start: the default flow in a real Node-RED with the reference Cloud and simulated scales', function () {
+  this.timeout(180_000);
+  const dirs = tempDirs();
+  let child: ChildProcess | null = null;
+  let exited = false;
+  let output = '';
+  let userDir: string;
+  let httpPort: number;
+  let tcpPort: number;
+  let cloud: ReferenceCloud;
+  let sidebar: DebugSidebar | null = null;
+  const sims: ScaleSimulator[] = [];
+  const url = (p: string): string => `http://127.0.0.1:${httpPort}${p}`;
+
+  async function token(): Promise<string> {
+    const res = await fetch(url('/auth/token'), {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ client_id: 'node-red-admin', grant_type: 'password', scope: '*', username: 'engineer', password: PASSWORD }),
+    });
+    assert.equal(res.status, 200);
+    return ((await res.json()) as { access_token: string }).access_token;
+  }
+
+  before(async () => {
+    [httpPort, tcpPort] = [await freePort(), await freePort()];
+    userDir = dirs.make('carnitrack-e2e-');
+    cloud = new ReferenceCloud({ apiKeys: ['e2e-key'], path: '/edge' });
+    await cloud.start();
+    cloud.startSession({ cloudSessionId: 'session-e2e', deviceId: 'SCALE-01', animalTag: 'A-777', animalSpecies: 'Dana' });
+    // What `npm start` runs after its build step, with a plant's environment.
+    child = spawn(process.execPath, [path.join(projectRoot, 'scripts', 'start.js')], {
+      cwd: projectRoot,
+      env: {
+        ...process.env,
+        HTTP_PORT: String(httpPort),
+        TCP_PORT: String(tcpPort),
+        NODE_RED_USER_DIR: userDir,
+        EDGE_SITE_ID: 'PLANT7',
+        EDGE_SITE_NAME: 'Plant 7',
+        CLOUD_WS_URL: cloud.url,
+        CLOUD_API_KEY: 'e2e-key',
+        ADMIN_USER: 'engineer',
+        ADMIN_PASSWORD_HASH: bcrypt.hashSync(PASSWORD, 8),
+        HTTP_HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    child.on('exit', () => (exited = true));
+    await waitFor(() => (/listening for DP-401 scales/.test(output) && /connected to the Cloud/.test(output)) || exited, 'Node-RED, dp401-in and the Cloud link', 60_000);
+    assert.ok(!exited, output);
+  });
+
+  after(async () => {
+    sidebar?.close();
+    await Promise.all(sims.map((s) => s.stop()));
+    if (child && !exited) {
+      child.kill('SIGTERM');
+      await waitFor(() => exited, 'Node-RED to exit', 15_000);
+    }
+    await cloud.stop();
+    dirs.cleanup();
+  });
+
+  it('seeded the default flow and keeps the generated credential secret private', () => {
+    assert.ok(fs.existsSync(path.join(userDir, 'flows.json')));
+    assert.match(output, /seeded with the default flow/);
+    const mode = fs.statSync(path.join(userDir, '.credential-secret')).mode & 0o777;
+    assert.equal(mode, 0o600);
+  });
+
+  it('sends OK to the scale only after the weighing is committed to SQLite', async () => {
+    const scale = await ScaleClient.connect(tcpPort);
+    const dbFile = path.join(userDir, 'data', 'carnitrack.db');
+    const rowsAtOk: number[] = [];
+    scale.socket.on('data', () => {
+      const db = new Database(dbFile, { readonly: true });
+      rowsAtOk.push((db.prepare("SELECT COUNT(*) AS n FROM events WHERE device_id = 'SCALE-09'").get() as { n: number }).n);
+      db.close();
+    });
+    scale.write(Buffer.concat([Buffer.from('SCALE-09'), weighingBytes({ netRaw: 777, grossRaw: 3277 }), CRLF]));
+    await scale.waitForOks(1, 15_000);
+    scale.destroy();
+    assert.deepEqual(rowsAtOk, [1]);
+  });
+
+  it('delivers simulated weighings to the Cloud tagged with the session the Cloud started, and shows them in the debug sidebar', async () => {
+    sidebar = await DebugSidebar.open(url(''), await token());
+    const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId: 'SCALE-01', rate: 10, maxWeighings: 5, duplicateProbability: 0, seed: 3 });
+    sims.push(sim);
+    sim.start();
+    await waitFor(() => sim.done, 'five OKs', 30_000);
+    await waitFor(() => [...cloud.events.values()].filter((e) => e.payload.deviceId === 'SCALE-01').length === 5, 'five events at the Cloud', 30_000);
+    for (const e of [...cloud.events.values()].filter((x) => x.payload.deviceId === 'SCALE-01')) {
+      assert.equal(e.payload.cloudSessionId, 'session-e2e');
+      assert.equal(e.payload.globalDeviceId, 'PLANT7-SCALE-01');
+      assert.equal((e.payload as { animalTag?: string }).animalTag, 'A-777');
+    }
+    await waitFor(() => sidebar!.messages.filter((m) => m.name === 'live weights').length >= 5, 'live weights in the debug sidebar', 15_000);
+    const shown = sidebar.messages.find((m) => m.name === 'live weights' && /SCALE-01/.test(m.msg))!;
+    assert.match(shown.format, /^string/);
+    const line = shown.msg;
+    assert.match(line, /^SCALE-01 · [A-ZÇĞİÖŞÜ ]+ · \d+\.\d{3} kg · A-777$/);
+  });
+
+  it('answers the admin routes with permission and refuses them without', async () => {
+    for (const route of ['/carnitrack/status', '/carnitrack/devices', '/carnitrack/sessions', '/carnitrack/events?device=SCALE-01&limit=3', '/carnitrack/batches']) {
+      assert.equal((await fetch(url(route))).status, 401, `${route} without a token`);
+    }
+    const auth = { Authorization: `Bearer ${await token()}` };
+    const status = (await (await fetch(url('/carnitrack/status'), { headers: auth })).json()) as { cloud: Array<{ connected: boolean }>; stores: Array<{ pending: number; synced: number }> };
+    assert.equal(status.cloud[0].connected, true);
+    assert.ok(status.stores[0].synced >= 6);
+    const events = (await (await fetch(url('/carnitrack/events?device=SCALE-01&limit=3'), { headers: auth })).json()) as Array<{ deviceId: string; syncState: string }>;
+    assert.equal(events.length, 3);
+    assert.ok(events.every((e) => e.deviceId === 'SCALE-01' && e.syncState === 'synced'));
+    const sessions = (await (await fetch(url('/carnitrack/sessions'), { headers: auth })).json()) as Array<{ sessions: Array<{ cloudSessionId: string }> }>;
+    assert.deepEqual(sessions[0].sessions.map((s) => s.cloudSessionId), ['session-e2e']);
+    const bad = await fetch(url('/carnitrack/events?state=lost'), { headers: auth });
+    assert.equal(bad.status, 500);
+    const health = await fetch(url('/carnitrack/health'));
+    assert.equal(health.status, 200, 'the health route needs no login');
+    assert.equal(((await health.json()) as { status: string }).status, 'ok');
+  });
+});
