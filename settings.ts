@@ -105,6 +105,8 @@ export = {
   logging: {
     console: { level: logLevels.includes(logLevel) ? logLevel : 'info', metrics: false, audit: false },
   },
+  // A gateway has no internet: no telemetry, no update check, no consent dialog.
+  telemetry: { enabled: false, updateNotification: false },
   editorTheme: {
     page: { title: 'CarniTrack Edge' },
     header: { title: 'CarniTrack Edge' },
