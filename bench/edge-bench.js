@@ -75,7 +75,7 @@ async function main() {
   let cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
   await cloud.start();
   const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], {
-    env: { ...process.env, HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort), NODE_RED_USER_DIR: userDir, EDGE_SITE_ID: 'BENCH', CLOUD_WS_URL: cloud.url, CLOUD_API_KEY: 'bench', LOG_LEVEL: 'warn' },
+    env: { ...process.env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS || '', HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort), NODE_RED_USER_DIR: userDir, EDGE_SITE_ID: 'BENCH', CLOUD_WS_URL: cloud.url, CLOUD_API_KEY: 'bench', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';
