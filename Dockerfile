@@ -8,7 +8,7 @@ ENV PKG_DIR=/tmp/pkg EDGE_HOME=/opt/edge
 COPY package.json package-lock.json ./
 RUN npm ci
 COPY . .
-RUN npm pack --pack-destination "$PKG_DIR"
+RUN mkdir -p "$PKG_DIR" && npm pack --pack-destination "$PKG_DIR"
 RUN mkdir -p "$EDGE_HOME" && cp dist/settings.js "$EDGE_HOME/settings.js"
 RUN cd "$EDGE_HOME" && printf '{"name":"carnitrack-edge-gateway","private":true,"allowScripts":{"better-sqlite3":true}}\n' > package.json
 RUN cd "$EDGE_HOME" && npm install --omit=dev --engine-strict --no-audit --no-fund node-red@4.1.8 "$PKG_DIR"/carnitrack-node-red-edge-*.tgz
