@@ -111,6 +111,8 @@ export = {
     page: { title: 'CarniTrack Edge' },
     header: { title: 'CarniTrack Edge' },
     projects: { enabled: false },
+    // No internet on a gateway: no remote node catalogue for the palette manager.
+    palette: { catalogues: [] },
     tours: false,
   },
 };
