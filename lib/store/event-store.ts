@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from './database';
+import type { EventPayload } from '../protocol/messages';
 
 /**
  * The durable record of every weighing, and the only queue towards the Cloud.
@@ -8,18 +9,11 @@ import type { SqliteDatabase } from './database';
 
 export type SyncState = 'pending' | 'synced' | 'failed';
 
-/** What the store needs of an event; everything else in it is kept in `payload`. */
-export interface StorableEvent {
-  localEventId: string;
-  deviceId: string;
-  weightGrams: number;
-  receivedAt: string;
-  globalDeviceId?: string | null;
-  cloudSessionId?: string | null;
-  offlineBatchId?: string | null;
-  offlineMode?: boolean;
-  pluCode?: string;
-  scaleTimestamp?: string | null;
+/**
+ * What the store needs of an event: the protocol's event payload (the fields the Cloud
+ * reads); everything else in it is kept too, in `payload`.
+ */
+export interface StorableEvent extends EventPayload {
   raw?: string;
   [field: string]: unknown;
 }

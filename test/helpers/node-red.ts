@@ -3,6 +3,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import helper = require('node-red-node-test-helper');
 import type { NodeModule, TestNode } from 'node-red-node-test-helper';
+import { weighingBytes, CRLF } from './lines';
 
 helper.init(require.resolve('node-red'));
 export { helper };
@@ -119,6 +120,13 @@ export class ScaleClient {
 
   waitForOks(n: number, timeoutMs = 5000): Promise<void> {
     return waitFor(() => this.oks >= n, `${n} OK(s), got ${this.oks}`, timeoutMs);
+  }
+
+  /** Sends a weighing (tare 2500, gross = net + tare) and waits for its OK. */
+  async weigh(netRaw: number): Promise<void> {
+    const before = this.oks;
+    this.write(Buffer.concat([weighingBytes({ netRaw, grossRaw: netRaw + 2500, tareRaw: 2500 }), CRLF]));
+    await this.waitForOks(before + 1);
   }
 
   waitForClose(timeoutMs = 5000): Promise<void> {

@@ -8,7 +8,6 @@ import sessionCacheModule = require('../../nodes/session-cache/session-cache');
 import eventStoreModule = require('../../nodes/event-store/event-store');
 import cloudLinkModule = require('../../nodes/cloud-link/cloud-link');
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep } from '../helpers/node-red';
-import { weighingBytes, CRLF } from '../helpers/lines';
 import { tempDirs } from '../helpers/temp';
 import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
 import { ProtocolCodec } from '../../lib/protocol/codec';
@@ -101,11 +100,6 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     c.write(id);
     return c;
   }
-  async function weigh(c: ScaleClient, netRaw: number): Promise<void> {
-    const before = c.oks;
-    c.write(Buffer.concat([weighingBytes({ netRaw, grossRaw: netRaw + 2500, tareRaw: 2500 }), CRLF]));
-    await c.waitForOks(before + 1);
-  }
   const syncState = (): Record<string, number> => {
     const db = new Database(dbFile, { readonly: true });
     try {
@@ -156,7 +150,7 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     cloud.startSession({ cloudSessionId: 's-42', deviceId: 'SCALE-01', animalTag: 'A-42', animalSpecies: 'Dana' });
     await waitFor(() => n.cloudMessages.some((m) => m.topic === 'session_started'), 'the session at the edge');
     const s = await scale('SCALE-01');
-    await weigh(s, 1500);
+    await s.weigh(1500);
     await waitFor(() => cloud.events.size === 1, 'the event at the Cloud');
     const [e] = [...cloud.events.values()].map((x) => x.payload);
     assert.deepEqual([e.cloudSessionId, e.deviceId, e.globalDeviceId, e.weightGrams, e.offlineMode], ['s-42', 'SCALE-01', 'SITE01-SCALE-01', 1500, false]);
@@ -169,12 +163,12 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     const n = await start();
     await waitFor(() => connected(n) > 0, 'the link');
     const s = await scale('SCALE-01');
-    await weigh(s, 900);
+    await s.weigh(900);
     await waitFor(() => syncState().failed === 1, 'the event marked failed');
     cloud.faults.reject = null;
     // Acks delayed past a dropped link: the edge sends the event again and gets "duplicate".
     cloud.faults.ackDelayMs = 300;
-    await weigh(s, 950);
+    await s.weigh(950);
     await waitFor(() => cloud.events.size === 1, 'the Cloud to hold the second event');
     cloud.dropConnections();
     cloud.faults.ackDelayMs = 0;
@@ -195,8 +189,8 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     const weightsA = [1000, 1100, 1200, 1300];
     const weightsB = [2000, 2100];
     for (let i = 0; i < 4; i++) {
-      await weigh(a, weightsA[i]);
-      if (i < 2) await weigh(b, weightsB[i]);
+      await a.weigh(weightsA[i]);
+      if (i < 2) await b.weigh(weightsB[i]);
     }
     // The Cloud comes back, empty, on the same address.
     cloud = new ReferenceCloud({ apiKeys: [API_KEY], path: '/edge', port });

@@ -74,12 +74,6 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     return c;
   }
 
-  /** Sends a weighing and waits for its OK (which comes only after the commit). */
-  async function weigh(c: ScaleClient, netRaw: number): Promise<void> {
-    const before = c.oks;
-    c.write(Buffer.concat([weighingBytes({ netRaw, grossRaw: netRaw + 2500, tareRaw: 2500 }), CRLF]));
-    await c.waitForOks(before + 1);
-  }
 
   const cloudEvents = (n: Nodes): Payload[] =>
     n.cloud.flatMap((m) => (m.topic === 'event' ? [p(m)] : m.topic === 'event_batch' ? (p(m).events as Payload[]) : []));
@@ -114,7 +108,7 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     // At the instant OK arrives, the row must already be in the database file.
     const rowsAtOk: number[] = [];
     s.socket.on('data', () => rowsAtOk.push(rowCount()));
-    await weigh(s, 1500);
+    await s.weigh(1500);
     assert.deepEqual(rowsAtOk, [1]);
     await waitFor(() => cloudEvents(n).length === 1, 'the event at the Cloud output');
     const e = cloudEvents(n)[0];
@@ -131,7 +125,7 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     n.cache.receive({ topic: 'session_started', payload: { sessionId: 's-2', deviceId: 'SCALE-01', animalTag: 'A-7' } });
     n.cache.receive({ topic: 'session_paused', payload: { cloudSessionId: 's-2', deviceId: 'SCALE-01' } });
     const s = await scale('SCALE-01');
-    await weigh(s, 800);
+    await s.weigh(800);
     await waitFor(() => cloudEvents(n).length === 1, 'the event');
     const e = cloudEvents(n)[0];
     assert.deepEqual([e.cloudSessionId, e.animalTag, e.sessionStatus, e.offlineBatchId], ['s-2', 'A-7', 'paused', null]);
@@ -141,8 +135,8 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     const n = await start();
     const a = await scale('SCALE-01');
     const b = await scale('SCALE-02');
-    for (const w of [1000, 1100, 1200]) await weigh(a, w);
-    for (const w of [2000, 2500]) await weigh(b, w);
+    for (const w of [1000, 1100, 1200]) await a.weigh(w);
+    for (const w of [2000, 2500]) await b.weigh(w);
     assert.equal(n.cloud.length, 0, 'nothing goes to the Cloud while it is unreachable');
     cloudStatus(n, true);
     await waitFor(() => n.cloud.filter((m) => m.topic === 'offline_batch_end').length === 2 && cloudEvents(n).length === 5, 'two batch ends and five events');
@@ -165,8 +159,8 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     const n = await start();
     cloudStatus(n, true);
     const s = await scale('SCALE-03');
-    await weigh(s, 700);
-    await weigh(s, 900);
+    await s.weigh(700);
+    await s.weigh(900);
     await waitFor(() => cloudEvents(n).length === 2, 'both events');
     const batchId = cloudEvents(n)[0].offlineBatchId;
     assert.ok(batchId, 'a device without a session gets a batch');
@@ -175,7 +169,7 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     await waitFor(() => n.cloud.some((m) => m.topic === 'offline_batch_end'), 'the batch end');
     const end = p(n.cloud.find((m) => m.topic === 'offline_batch_end')!);
     assert.deepEqual([end.batchId, end.endReason, end.eventCount, end.totalWeightGrams], [batchId, 'session-started', 2, 1600]);
-    await weigh(s, 1000);
+    await s.weigh(1000);
     await waitFor(() => cloudEvents(n).length === 3, 'the next event');
     assert.deepEqual([cloudEvents(n)[2].cloudSessionId, cloudEvents(n)[2].offlineBatchId], ['s-3', null]);
   });
@@ -184,13 +178,13 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     let n = await start();
     n.cache.receive({ topic: 'session_started', payload: { cloudSessionId: 's-4', deviceId: 'SCALE-01', animalTag: 'A-4' } });
     let s = await scale('SCALE-01');
-    await weigh(s, 1234);
-    await weigh(s, 4321);
+    await s.weigh(1234);
+    await s.weigh(4321);
     for (const c of clients.splice(0)) c.destroy();
     await helper.unload();
     n = await start();
     s = await scale('SCALE-01');
-    await weigh(s, 1111);
+    await s.weigh(1111);
     cloudStatus(n, true);
     await waitFor(() => cloudEvents(n).length === 3 && n.cloud.some((m) => m.topic === 'offline_batch_end'), 'the backlog and the batch end');
     const events = cloudEvents(n);
@@ -206,7 +200,7 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     cloudStatus(n, true);
     n.cache.receive({ topic: 'session_started', payload: { cloudSessionId: 's-5', deviceId: 'SCALE-01' } });
     const s = await scale('SCALE-01');
-    for (const w of [100, 200, 300]) await weigh(s, w);
+    for (const w of [100, 200, 300]) await s.weigh(w);
     await waitFor(() => cloudEvents(n).length === 3, 'three events');
     const [e1, e2, e3] = cloudEvents(n);
     n.store.receive({ topic: 'event_ack', payload: { localEventId: e1.localEventId, cloudEventId: 'c-1', status: 'accepted' } });
@@ -281,7 +275,7 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
       assert.match(String(errors()[errors().length - 1][0]), /not stored: disk or database full/);
       const storedBefore = rowCount();
       lease.db.pragma('max_page_count = 1073741823');
-      await weigh(s, 4242);
+      await s.weigh(4242);
       assert.equal(rowCount(), storedBefore + 1);
     } finally {
       lease.release();
