@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -53,6 +54,8 @@ export interface ReferenceCloudOptions {
   dataFile?: string;
   maxFrameBytes?: number;
   path?: string;
+  /** Serve wss:// with this key and certificate (PEM). */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 interface EdgeConnection {
@@ -80,7 +83,8 @@ export class ReferenceCloud {
 
   constructor(private readonly o: ReferenceCloudOptions = {}) {
     this.codec = new ProtocolCodec(o.maxFrameBytes);
-    this.server = http.createServer((req, res) => void this.control(req, res));
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => void this.control(req, res);
+    this.server = o.tls ? https.createServer({ key: o.tls.key, cert: o.tls.cert }, handler) : http.createServer(handler);
     this.wss = new WebSocketServer({
       noServer: true,
       autoPong: false,
@@ -101,7 +105,7 @@ export class ReferenceCloud {
 
   get url(): string {
     const a = this.server.address() as AddressInfo;
-    return `ws://127.0.0.1:${a.port}${this.o.path ?? '/edge'}`;
+    return `${this.o.tls ? 'wss' : 'ws'}://127.0.0.1:${a.port}${this.o.path ?? '/edge'}`;
   }
 
   get port(): number {
