@@ -1,4 +1,8 @@
+# Generates flows/carnitrack-default.json (the default flow, laid out in groups):
+#   python3 scripts/make-default-flow.py
+# Edit the layout here, or edit the flow in the editor and export it over the file.
 import json
+import os
 T='ca00000000000001'
 ids={}
 def i(name):
@@ -63,5 +67,6 @@ for grp in [d for d in nodes if d['type']=='group']:
     ys=[byid[m]['y'] for m in grp['nodes']]
     for m in grp['nodes']: byid[m]['g']=grp['id']
     grp['x']=int(left-20); grp['y']=min(ys)-45; grp['w']=int(right-left+40); grp['h']=max(ys)-min(ys)+75
-json.dump(nodes, open('/work/main/flows/carnitrack-default.json','w'), indent=4, ensure_ascii=False)
-print(len(nodes))
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'flows', 'carnitrack-default.json')
+json.dump(nodes, open(out, 'w'), indent=4, ensure_ascii=False)
+print(f'{len(nodes)} nodes written to {os.path.normpath(out)}')
