@@ -78,7 +78,8 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
   const clients: ScaleClient[] = [];
 
   async function start(link: Record<string, unknown> = {}) {
-    await helper.load(modules, edgeFlow(tcpPort, dbFile, cloud.url, link), { link: { apiKey: API_KEY } });
+    const url = typeof link.url === 'string' ? link.url : cloud.url;
+    await helper.load(modules, edgeFlow(tcpPort, dbFile, url, link), { link: { apiKey: API_KEY } });
     const n = {
       in: helper.getNode('in'),
       link: helper.getNode('link'),
@@ -208,6 +209,31 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
       assert.equal(batch.end!.totalWeightGrams, mine.reduce((s, e) => s + (e.weightGrams as number), 0));
     }
     assert.ok(events.every((e) => e.offlineMode === true));
+  });
+
+  it('while down keeps only the latest status of each device, and no events (the store resends those)', async () => {
+    const port = await freePort();
+    await cloud.stop();
+    // A Cloud that is not there yet, at a known address.
+    cloud = new ReferenceCloud({ apiKeys: [API_KEY], path: '/edge', port });
+    const n = await start({ url: `ws://127.0.0.1:${port}/edge` });
+    const hb = (deviceId: string, heartbeatCount: number) => ({ deviceId, status: 'online', heartbeatCount, timestamp: new Date().toISOString() });
+    for (let i = 1; i <= 3; i++) n.link.receive({ topic: 'device_heartbeat', payload: hb('SCALE-01', i) });
+    n.link.receive({ topic: 'device_heartbeat', payload: hb('SCALE-02', 7) });
+    n.link.receive({ topic: 'event', payload: { localEventId: 'not-kept', deviceId: 'SCALE-01', weightGrams: 1, receivedAt: new Date().toISOString() } });
+    await cloud.start();
+    await waitFor(() => cloud.received.filter((m) => m.type === 'device_heartbeat').length === 2, 'the held heartbeats', 20_000);
+    await sleep(200);
+    const beats = cloud.received.filter((m) => m.type === 'device_heartbeat').map((m) => [m.payload.deviceId, m.payload.heartbeatCount, m.payload.globalDeviceId]);
+    assert.deepEqual(beats.sort(), [['SCALE-01', 3, 'SITE01-SCALE-01'], ['SCALE-02', 7, 'SITE01-SCALE-02']]);
+    assert.ok(!cloud.received.some((m) => m.type === 'event' && m.payload.localEventId === 'not-kept'), 'events are not queued in memory');
+  });
+
+  it('is refused while the Cloud refuses connections, and connects when it accepts again', async () => {
+    cloud.faults.refuseUntil = Date.now() + 1500;
+    const n = await start();
+    await waitFor(() => n.linkStatus.some((m) => /503/.test(String((m.payload as { reason: string | null }).reason))), 'a refused attempt');
+    await waitFor(() => connected(n) === 1, 'the link once the Cloud accepts', 20_000);
   });
 
   it('replaces a half-open link (no pong) and reconnects after a clean close by the server', async () => {
