@@ -7,8 +7,6 @@ import type { JSONSchemaType } from 'ajv';
  * fields without breaking the other.
  */
 
-export const PROTOCOL_VERSION = '3.0';
-
 export interface Envelope {
   type: string;
   payload: Record<string, unknown>;
@@ -356,8 +354,3 @@ export const MESSAGES: Record<string, MessageSpec> = {
   ping: { direction: 'both', schema: emptySchema },
   pong: { direction: 'both', schema: emptySchema },
 };
-
-/** Adds message types (the PLU messages of plu-out register here). */
-export function defineMessage(type: string, spec: MessageSpec): void {
-  MESSAGES[type] = spec;
-}

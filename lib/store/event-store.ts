@@ -50,7 +50,7 @@ export interface EventFilter {
 export interface StoreCounts {
   pending: number;
   failed: number;
-  synced: number;
+  synced: number | null;
   oldestPendingStoredAt: number | null;
 }
 
@@ -117,8 +117,10 @@ export class EventStore {
         UPDATE events SET sync_state = 'failed', fail_reason = ? WHERE local_event_id = ? AND sync_state = 'pending'`),
       retryFailed: db.prepare(`UPDATE events SET sync_state = 'pending', fail_reason = NULL WHERE sync_state = 'failed'`),
       exists: db.prepare('SELECT sync_state FROM events WHERE local_event_id = ?'),
-      counts: db.prepare(`SELECT sync_state AS state, COUNT(*) AS n FROM events GROUP BY sync_state`),
-      oldestPending: db.prepare(`SELECT MIN(stored_at) AS t FROM events WHERE sync_state = 'pending'`),
+      // Range counts on the (sync_state, seq) index: the long synced history is only
+      // counted when asked for.
+      countState: db.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = ?`),
+      oldestPending: db.prepare(`SELECT stored_at AS t FROM events WHERE sync_state = 'pending' ORDER BY seq LIMIT 1`),
       batchTotals: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(weight_grams), 0) AS grams FROM events WHERE offline_batch_id = ?`),
       deleteSynced: db.prepare(`
         DELETE FROM events WHERE seq IN (
@@ -176,11 +178,16 @@ export class EventStore {
     return this.stmt.retryFailed.run().changes;
   }
 
-  counts(): StoreCounts {
-    const c: StoreCounts = { pending: 0, failed: 0, synced: 0, oldestPendingStoredAt: null };
-    for (const r of this.stmt.counts.all() as Array<{ state: SyncState; n: number }>) c[r.state] = r.n;
-    c.oldestPendingStoredAt = (this.stmt.oldestPending.get() as { t: number | null }).t;
-    return c;
+  /** Events per state; `synced` (the long history) is null unless asked for. */
+  counts(includeSynced = true): StoreCounts {
+    const count = (state: SyncState): number => (this.stmt.countState.get(state) as { n: number }).n;
+    const oldest = this.stmt.oldestPending.get() as { t: number } | undefined;
+    return {
+      pending: count('pending'),
+      failed: count('failed'),
+      synced: includeSynced ? count('synced') : null,
+      oldestPendingStoredAt: oldest?.t ?? null,
+    };
   }
 
   /** What the store holds for an offline batch: the figures `offline_batch_end` reports. */

@@ -37,7 +37,8 @@ export interface StoreFigures {
   oldestPendingAgeS: number | null;
   inFlight: number;
   failed: number;
-  synced: number;
+  /** null in the light figures of the node status. */
+  synced: number | null;
   cloudConnected: boolean;
   lastAttemptAt: string | null;
   lastSuccessAt: string | null;
@@ -233,9 +234,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     return n;
   }
 
-  figures(): StoreFigures {
+  /** The store's figures; `light` leaves out the synced total, for frequent status updates. */
+  figures(light = false): StoreFigures {
     const now = this.now();
-    const c = this.store.counts();
+    const c = this.store.counts(!light);
     const file = this.db.name;
     let databaseBytes = 0;
     for (const f of [file, `${file}-wal`]) {

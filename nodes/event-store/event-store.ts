@@ -33,7 +33,8 @@ export = function register(RED: NodeAPI): void {
   function EventStoreNode(this: Node, config: EventStoreDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const status = new ThrottledStatus((s) => node.status(s), 250);
+    // The status reads the database: at most once a second, however busy the scales are.
+    const status = new ThrottledStatus((s) => node.status(s), 1000);
     const f = new NumberFields(config, EVENT_STORE_DEFAULTS);
     const opts = {
       batchSize: f.read('batchSize', 1, 10_000),
@@ -90,7 +91,7 @@ export = function register(RED: NodeAPI): void {
       if (emit) node.send([null, null, { topic: 'store_status', payload: fig }]);
     };
     const refresh = (): void => {
-      if (service) status.set(() => describe(service!.figures()));
+      if (service) status.set(() => describe(service!.figures(true)));
     };
 
     if (!service) {

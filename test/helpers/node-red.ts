@@ -83,12 +83,6 @@ export function calls(node: TestNode, method: 'warn' | 'error' | 'status' | 'log
   return () => spy.getCalls().filter((c) => c.thisValue === node).map((c) => c.args);
 }
 
-/** The `text` of every status a node has shown. */
-export function statusTexts(node: TestNode): () => string[] {
-  const all = calls(node, 'status');
-  return () => all().map((a) => String((a[0] as { text?: unknown } | undefined)?.text ?? ''));
-}
-
 /** A raw TCP client standing in for a scale's WiFi module. */
 export class ScaleClient {
   readonly socket: net.Socket;

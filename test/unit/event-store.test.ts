@@ -59,6 +59,7 @@ describe('EventStore on a real SQLite file', () => {
     assert.equal(store.markFailed(a.localEventId, 'late'), 'not-pending');
     assert.deepEqual({ ...store.counts(), oldestPendingStoredAt: null }, { pending: 0, failed: 1, synced: 1, oldestPendingStoredAt: null });
     assert.equal(store.recent({ syncState: 'failed' })[0].failReason, 'Invalid PLU code');
+    assert.equal(store.counts(false).synced, null, 'the light counts leave out the synced history');
     assert.equal(store.retryFailed(), 1);
     assert.equal(store.counts().pending, 1);
   });
