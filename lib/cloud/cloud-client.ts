@@ -171,8 +171,14 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
       this.timers.clearTimeout(this.pongTimer);
       this.pongTimer = null;
     });
-    ws.on('error', (err: Error) => {
+    ws.on('error', (err: Error & { code?: string }) => {
       this.lastReason = err.message;
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        // ws must hold a whole frame in memory, so past this size the link is closed (1009).
+        this.emit('invalid', `frame over ${maxFrame * 4} bytes (4 x Max frame): the link was closed to bound memory and reconnects`, '');
+        // ws would wait up to 30 s for the Cloud's closing handshake: drop the socket now.
+        ws.terminate();
+      }
     });
     ws.on('close', (code: number, reason: Buffer) => {
       if (this.ws !== ws) return;

@@ -12,6 +12,8 @@
 
 export type Packet =
   | { kind: 'register'; deviceId: string }
+  /** `SCALE-` with more than two digits (e.g. `SCALE-100`): refused, never truncated. */
+  | { kind: 'bad-register'; text: string }
   | { kind: 'heartbeat' }
   | { kind: 'transfer-query' }
   | { kind: 'line'; bytes: Buffer }
@@ -25,6 +27,8 @@ const TRANSFER_QUERY = Buffer.from('KONTROLLU AKTAR OK?', 'latin1');
 const REGISTER_PREFIX = Buffer.from('SCALE-', 'latin1');
 const REGISTER_LENGTH = REGISTER_PREFIX.length + 2;
 const JUNK_SAMPLE_BYTES = 32;
+/** Digits of a refused registration reported at most (the rest is junk). */
+const BAD_REGISTER_DIGITS = 16;
 
 type Match = { packet: Packet; length: number } | 'partial' | null;
 
@@ -46,10 +50,20 @@ function matchFixedPacket(buf: Buffer, pos: number): Match {
       const d = buf.subarray(pos + REGISTER_PREFIX.length);
       if (d.every(isDigit)) sawPartial = true;
     } else if (isDigit(buf[pos + 6]) && isDigit(buf[pos + 7])) {
-      return {
-        packet: { kind: 'register', deviceId: buf.toString('latin1', pos, pos + REGISTER_LENGTH) },
-        length: REGISTER_LENGTH,
-      };
+      const after = pos + REGISTER_LENGTH;
+      // A digit right after SCALE-NN starts either a weighing line (SCALE-01 glued to
+      // `00007,...`) or a longer id such as SCALE-100, which DP401.md does not allow.
+      const next = after < buf.length && isDigit(buf[after]) ? lineStarts(buf, after) : true;
+      if (next === 'partial') return 'partial';
+      if (next === true) {
+        return {
+          packet: { kind: 'register', deviceId: buf.toString('latin1', pos, after) },
+          length: REGISTER_LENGTH,
+        };
+      }
+      let end = after;
+      while (end < buf.length && end - pos - REGISTER_PREFIX.length < BAD_REGISTER_DIGITS && isDigit(buf[end])) end++;
+      return { packet: { kind: 'bad-register', text: buf.toString('latin1', pos, end) }, length: end - pos };
     }
   } else if (reg === 'partial') sawPartial = true;
 

@@ -7,6 +7,8 @@ import { buildWeighingEvent, type WeighingEvent } from './weighing-event';
 import { DuplicateFilter } from './duplicate-filter';
 import { DeviceRegistry, type DeviceRecord, type HealthChange } from './device-registry';
 import { allowListMatcher, normalizeAddress, type Dp401Settings } from './settings';
+import { systemClock, wallIso, type Clock } from '../util/clock';
+import { WarningLimiter } from '../util/warning-limiter';
 
 /**
  * The TCP server DP-401 scales connect to, with no knowledge of Node-RED: it frames and
@@ -26,7 +28,11 @@ export type DisconnectReason =
   | 'replaced'
   | 'heartbeat-timeout'
   | 'requested'
-  | 'socket-error';
+  | 'socket-error'
+  /** Neither `SCALE-NN`, an address-map entry nor a weighing within the registration deadline. */
+  | 'registration-timeout'
+  /** All slots were taken: the oldest socket that never identified itself made room. */
+  | 'evicted';
 
 export interface LineRejected {
   error: string;
@@ -36,7 +42,17 @@ export interface LineRejected {
 }
 
 export interface GatewayWarning {
-  code: 'junk' | 'overflow' | 'unregistered' | 'id-conflict' | 'refused' | 'ack-unknown' | 'ack-backlog';
+  code:
+    | 'junk'
+    | 'overflow'
+    | 'unregistered'
+    | 'id-conflict'
+    | 'refused'
+    | 'evicted'
+    | 'registration-timeout'
+    | 'bad-register'
+    | 'ack-unknown'
+    | 'ack-backlog';
   message: string;
   deviceId?: string | null;
   sourceIp?: string;
@@ -52,8 +68,24 @@ export interface GatewayEvents {
   change: [];
 }
 
+/** A device as admin views show it: times as wall-clock ISO strings. */
+export interface DeviceView {
+  connectionId: string;
+  deviceId: string | null;
+  sourceIp: string;
+  health: DeviceRecord['health'];
+  connectedAt: string;
+  lastHeartbeatAt: string | null;
+  lastWeighingAt: string | null;
+  lastWeightGrams: number | null;
+  heartbeatCount: number;
+  eventCount: number;
+  duplicateCount: number;
+}
+
 export interface GatewayOptions {
-  now?: () => number;
+  /** Wall clock for timestamps, monotonic clock for every interval (tests inject both). */
+  clock?: Clock;
   healthIntervalMs?: number;
   /** Weighings awaiting the store's acknowledgement, at most (oldest forgotten first). */
   maxPendingAcks?: number;
@@ -66,18 +98,21 @@ interface Connection {
   sourceIp: string;
   closeReason: DisconnectReason | null;
   warnedUnregistered: boolean;
-  lastJunkWarning: number;
+  /** Registered, address-mapped or sent a weighing: a scale, not a stray socket. */
+  identified: boolean;
+  /** Monotonic time of accept, for the registration deadline. */
+  acceptedAt: number;
 }
 
 interface PendingAck {
   connectionId: string;
-  /** Duplicates of this weighing that also wait for its OK. */
-  duplicates: number;
+  /** Connections whose duplicates of this weighing also wait for its OK, one entry each. */
+  duplicateWaiters: string[];
   since: number;
 }
 
 const OK = Buffer.from('OK\n', 'latin1');
-const JUNK_WARNING_INTERVAL_MS = 10_000;
+const WARNING_WINDOW_MS = 60_000;
 const BIND_RETRY_MIN_MS = 1000;
 const BIND_RETRY_MAX_MS = 30_000;
 
@@ -90,7 +125,8 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   /** Connections whose device id moved to a newer socket: connection id -> device id. */
   private readonly replacedIds = new Map<string, string>();
   private readonly allowed: (address: string) => boolean;
-  private readonly now: () => number;
+  private readonly clock: Clock;
+  private readonly warnings = new WarningLimiter(WARNING_WINDOW_MS);
   private readonly prefix = randomBytes(3).toString('hex');
   private nextConnection = 1;
   private healthTimer: NodeJS.Timeout | null = null;
@@ -109,7 +145,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     private readonly options: GatewayOptions = {},
   ) {
     super();
-    this.now = options.now ?? Date.now;
+    this.clock = options.clock ?? systemClock;
     this.registry = new DeviceRegistry(settings);
     this.duplicates = new DuplicateFilter(settings.duplicateWindowMs);
     this.allowed = allowListMatcher(settings.allowedSources);
@@ -143,7 +179,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   /** Age of the oldest weighing still waiting for the store's acknowledgement. */
   oldestPendingAckMs(): number {
     const first = this.pendingAcks.values().next().value;
-    return first ? this.now() - first.since : 0;
+    return first ? this.clock.mono() - first.since : 0;
   }
 
   /** Stops everything; resolves once the port is free and every socket is destroyed. */
@@ -174,28 +210,50 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
    * Returns false when the connection is gone; the event itself is safe either way.
    */
   acknowledge(sessionId: string, localEventId?: string): boolean {
-    let count = 1;
     let connectionId = sessionId;
+    let waiters: string[] = [];
     if (localEventId !== undefined) {
       const pending = this.pendingAcks.get(localEventId);
       if (pending) {
         this.pendingAcks.delete(localEventId);
-        count += pending.duplicates;
+        waiters = pending.duplicateWaiters;
         connectionId = pending.connectionId;
       }
     }
-    const conn = this.connections.get(connectionId);
-    if (!conn || conn.socket.destroyed) {
-      this.emit('warning', {
+    for (const w of waiters) this.writeOk(w);
+    const sent = this.writeOk(connectionId);
+    if (!sent) {
+      this.warn({
         code: 'ack-unknown',
         message: `cannot send OK for ${localEventId ?? 'a weighing'}: connection ${sessionId} is closed (the event is stored; the scale may resend it)`,
       });
-      this.emit('change');
-      return false;
     }
-    for (let i = 0; i < count; i++) conn.socket.write(OK);
     this.emit('change');
+    return sent;
+  }
+
+  /**
+   * The store could not keep this weighing (disk full, database error): no `OK` goes out,
+   * and the weighing is forgotten so that the scale's resend is stored as new.
+   */
+  notStored(localEventId: string): boolean {
+    this.duplicates.forget(localEventId);
+    const had = this.pendingAcks.delete(localEventId);
+    this.emit('change');
+    return had;
+  }
+
+  private writeOk(connectionId: string): boolean {
+    const conn = this.connections.get(connectionId);
+    if (!conn || conn.socket.destroyed) return false;
+    conn.socket.write(OK);
     return true;
+  }
+
+  /** Emits a warning, at most one line per cause per minute (the rest counted in it). */
+  private warn(w: GatewayWarning, cause: string = w.code): void {
+    const line = this.warnings.offer(cause, w.message, this.clock.mono());
+    if (line) this.emit('warning', { ...w, message: line.message });
   }
 
   /** Closes the socket of a device (by id) or of a connection (by session id). */
@@ -237,11 +295,12 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       this.refuse(socket, sourceIp, `connection from ${sourceIp} refused: not in the allowed sources`);
       return;
     }
-    if (this.connections.size >= this.settings.maxConnections) {
-      this.refuse(socket, sourceIp, `connection from ${sourceIp} refused: ${this.settings.maxConnections} connections already open (max connections)`);
+    if (this.connections.size >= this.settings.maxConnections && !this.evictStray()) {
+      this.refuse(socket, sourceIp, `connection from ${sourceIp} refused: ${this.settings.maxConnections} connections already open (max connections), every one a scale`);
       return;
     }
     const id = `${this.prefix}-${this.nextConnection++}`;
+    const now = this.clock.mono();
     const conn: Connection = {
       id,
       socket,
@@ -249,10 +308,11 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       sourceIp,
       closeReason: null,
       warnedUnregistered: false,
-      lastJunkWarning: -Infinity,
+      identified: this.settings.addressMap.has(sourceIp),
+      acceptedAt: now,
     };
     this.connections.set(id, conn);
-    this.registry.connect(id, sourceIp, this.now());
+    this.registry.connect(id, sourceIp, now);
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 15_000);
     socket.on('data', (chunk: Buffer) => this.receive(conn, chunk));
@@ -266,7 +326,28 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   private refuse(socket: net.Socket, sourceIp: string, message: string): void {
     this.counters.refusedConnections++;
     socket.destroy();
-    this.emit('warning', { code: 'refused', message, sourceIp });
+    this.warn({ code: 'refused', message, sourceIp });
+  }
+
+  /**
+   * Every slot is taken: a socket that never identified itself as a scale gives its slot up
+   * (the one that has been open longest), so stray sockets can never lock real scales out.
+   */
+  private evictStray(): boolean {
+    for (const c of this.connections.values()) {
+      // Map order is accept order: the first stray one is the oldest.
+      if (c.identified || c.closeReason !== null) continue;
+      this.warn({
+        code: 'evicted',
+        message: `closed the unregistered socket from ${c.sourceIp} to make room: all ${this.settings.maxConnections} connection slots were taken`,
+        sourceIp: c.sourceIp,
+      });
+      this.close(c, 'evicted');
+      this.connections.delete(c.id);
+      this.forgetConnection(c);
+      return true;
+    }
+    return false;
   }
 
   private close(conn: Connection, reason: DisconnectReason): void {
@@ -275,9 +356,9 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   }
 
   private closed(conn: Connection): void {
-    if (!this.connections.delete(conn.id)) return;
-    for (const [eventId, p] of this.pendingAcks) if (p.connectionId === conn.id) this.pendingAcks.delete(eventId);
-    const rec = this.registry.disconnect(conn.id);
+    // An evicted socket left the table at once; its disconnect is still reported here.
+    if (!this.connections.delete(conn.id) && conn.closeReason !== 'evicted') return;
+    const rec = this.forgetConnection(conn);
     if (this.stopped) return;
     const reason = conn.closeReason ?? 'closed-by-scale';
     // A replaced socket lost its id to the new one; report it under that id all the same.
@@ -288,15 +369,31 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         deviceId,
         reason,
         sourceIp: conn.sourceIp,
-        timestamp: new Date(this.now()).toISOString(),
+        timestamp: new Date(this.clock.wall()).toISOString(),
       });
     }
     this.emit('change');
   }
 
+  /**
+   * The socket is gone: weighings still waiting for the store can no longer be answered,
+   * so they stop counting as originals (a resend on a new socket is stored as new).
+   */
+  private forgetConnection(conn: Connection): DeviceRecord | undefined {
+    for (const [eventId, p] of this.pendingAcks) {
+      if (p.connectionId === conn.id) {
+        this.pendingAcks.delete(eventId);
+        this.duplicates.forget(eventId);
+      } else if (p.duplicateWaiters.includes(conn.id)) {
+        p.duplicateWaiters = p.duplicateWaiters.filter((w) => w !== conn.id);
+      }
+    }
+    return this.registry.disconnect(conn.id);
+  }
+
   private receive(conn: Connection, chunk: Buffer): void {
     if (this.stopped) return;
-    const now = this.now();
+    const now = this.clock.mono();
     for (const packet of conn.framer.push(chunk)) this.handle(conn, packet, now);
     this.checkHealth();
   }
@@ -315,7 +412,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
             status: this.registry.healthAt(rec, now),
             heartbeatCount: rec.heartbeatCount,
             sourceIp: conn.sourceIp,
-            timestamp: new Date(now).toISOString(),
+            timestamp: new Date(this.clock.wall()).toISOString(),
           });
         }
         break;
@@ -328,20 +425,27 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         this.weighing(conn, packet.bytes, now);
         break;
       case 'junk':
-        this.registry.touch(conn.id, now);
-        if (now - conn.lastJunkWarning >= JUNK_WARNING_INTERVAL_MS) {
-          conn.lastJunkWarning = now;
-          this.emit('warning', {
-            code: 'junk',
-            message: `ignored ${packet.length} unknown byte(s) from ${this.label(conn)}: ${JSON.stringify(packet.sample.toString('latin1'))}`,
-            deviceId: this.registry.get(conn.id)?.deviceId,
-            sourceIp: conn.sourceIp,
-          });
-        }
+        // Junk is a sign of life from a scale, but never from a socket that is none (yet).
+        if (conn.identified) this.registry.touch(conn.id, now);
+        this.warn({
+          code: 'junk',
+          message: `ignored ${packet.length} unknown byte(s) from ${this.label(conn)}: ${JSON.stringify(packet.sample.toString('latin1'))}`,
+          deviceId: this.registry.get(conn.id)?.deviceId,
+          sourceIp: conn.sourceIp,
+        });
+        break;
+      case 'bad-register':
+        if (conn.identified) this.registry.touch(conn.id, now);
+        this.warn({
+          code: 'bad-register',
+          message: `refused registration "${packet.text}" from ${this.label(conn)}: a DP-401 registers as SCALE- and two digits (SCALE-00 to SCALE-99)`,
+          deviceId: this.registry.get(conn.id)?.deviceId,
+          sourceIp: conn.sourceIp,
+        });
         break;
       case 'overflow':
-        this.registry.touch(conn.id, now);
-        this.emit('warning', {
+        if (conn.identified) this.registry.touch(conn.id, now);
+        this.warn({
           code: 'overflow',
           message: `discarded a ${packet.length}-byte line from ${this.label(conn)}: longer than the ${this.settings.maxLineBytes}-byte buffer cap`,
           deviceId: this.registry.get(conn.id)?.deviceId,
@@ -356,6 +460,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   }
 
   private registerDevice(conn: Connection, deviceId: string, now: number): void {
+    conn.identified = true;
     const before = this.registry.get(conn.id);
     if (before?.deviceId === deviceId) {
       this.registry.touch(conn.id, now);
@@ -365,12 +470,12 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     if (result.replaced) {
       const old = this.connections.get(result.replaced.connectionId);
       if (result.conflict) {
-        this.emit('warning', {
+        this.warn({
           code: 'id-conflict',
           message: `${deviceId} connected from ${conn.sourceIp} while ${result.replaced.sourceIp} was still sending heartbeats as ${deviceId}: two scales are probably configured with the same ID`,
           deviceId,
           sourceIp: conn.sourceIp,
-        });
+        }, `id-conflict ${deviceId}`);
       }
       if (old) {
         this.replacedIds.set(old.id, deviceId);
@@ -381,7 +486,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       deviceId,
       sourceIp: conn.sourceIp,
       deviceType: 'DP-401',
-      connectedAt: new Date(now).toISOString(),
+      connectedAt: new Date(this.clock.wall()).toISOString(),
     });
     this.emit('change');
   }
@@ -408,12 +513,14 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       this.emit('change');
       return;
     }
+    // A well-formed weighing line proves a scale is on this socket.
+    conn.identified = true;
     if (!deviceId) {
       // Never drop a weighing for want of a registration.
       deviceId = `UNREGISTERED-${conn.sourceIp}`;
       if (!conn.warnedUnregistered) {
         conn.warnedUnregistered = true;
-        this.emit('warning', {
+        this.warn({
           code: 'unregistered',
           message: `weighing from ${conn.sourceIp} before it registered: recorded as ${deviceId} (set the scale's register package, or add its address to the address map)`,
           deviceId,
@@ -427,10 +534,13 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       weightUnit: this.settings.weightUnit,
       maxCapacityGrams: this.settings.maxCapacityGrams,
       timeZone: this.settings.timeZone,
-      now,
+      now: this.clock.wall(),
     });
     const key = DuplicateFilter.key(deviceId, event.pluCode, event.weightGrams, event.tareGrams);
     const dup = this.duplicates.check(key, event.localEventId, now);
+    // The original either is stored (its pending ack is settled) or waits for its commit on a
+    // live socket; one that can no longer be answered was forgotten, so `dup` is null then.
+    const pending = dup ? this.pendingAcks.get(dup.originalEventId) : undefined;
     if (dup) {
       this.counters.duplicates++;
       const rec = this.registry.get(conn.id);
@@ -447,8 +557,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         sourceIp: conn.sourceIp,
         receivedAt: event.receivedAt,
       });
-      const pending = this.pendingAcks.get(dup.originalEventId);
-      if (pending && this.settings.ackMode === 'store') pending.duplicates++;
+      if (pending && this.settings.ackMode === 'store') pending.duplicateWaiters.push(conn.id);
       else conn.socket.write(OK);
       this.emit('change');
       return;
@@ -466,17 +575,35 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     const max = this.options.maxPendingAcks ?? 10_000;
     if (this.pendingAcks.size >= max) {
       const oldest = this.pendingAcks.keys().next().value;
-      if (oldest !== undefined) this.pendingAcks.delete(oldest);
-      this.emit('warning', {
+      if (oldest !== undefined) {
+        this.pendingAcks.delete(oldest);
+        this.duplicates.forget(oldest);
+      }
+      this.warn({
         code: 'ack-backlog',
         message: `${max} weighings are waiting for the store's acknowledgement: is event-store's "stored" output wired back to dp401-in, or should acknowledge be "on receipt"?`,
       });
     }
-    this.pendingAcks.set(localEventId, { connectionId, duplicates: 0, since: now });
+    this.pendingAcks.set(localEventId, { connectionId, duplicateWaiters: [], since: now });
   }
 
   private checkHealth(): void {
-    const now = this.now();
+    const now = this.clock.mono();
+    const deadline = this.settings.registrationTimeoutMs;
+    if (deadline > 0) {
+      for (const c of this.connections.values()) {
+        if (c.identified || c.closeReason !== null || now - c.acceptedAt < deadline) continue;
+        this.warn({
+          code: 'registration-timeout',
+          message: `closed the socket from ${c.sourceIp}: no SCALE-NN registration within ${deadline / 1000} s (is it a scale? add its address to the address map if it never registers)`,
+          sourceIp: c.sourceIp,
+        });
+        this.close(c, 'registration-timeout');
+      }
+    }
+    for (const line of this.warnings.flush(now)) {
+      this.emit('warning', { code: line.cause.split(' ')[0] as GatewayWarning['code'], message: line.message });
+    }
     const changes: HealthChange[] = this.registry.evaluate(now);
     for (const ch of changes) {
       const conn = this.connections.get(ch.connectionId);
@@ -486,7 +613,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
           status: ch.to,
           previousStatus: ch.from,
           sourceIp: conn?.sourceIp,
-          timestamp: new Date(now).toISOString(),
+          timestamp: new Date(this.clock.wall()).toISOString(),
         });
       }
       if (ch.to === 'disconnected' && conn) this.close(conn, 'heartbeat-timeout');
@@ -497,5 +624,23 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   /** A snapshot for status lines and admin views. */
   devices(): DeviceRecord[] {
     return this.registry.devices();
+  }
+
+  /** Devices with their times on the wall clock, for admin views. */
+  deviceViews(): DeviceView[] {
+    const at = (t: number | null): string | null => (t === null ? null : wallIso(this.clock, t));
+    return this.devices().map((d) => ({
+      connectionId: d.connectionId,
+      deviceId: d.deviceId,
+      sourceIp: d.sourceIp,
+      health: d.health,
+      connectedAt: wallIso(this.clock, d.connectedAt),
+      lastHeartbeatAt: at(d.lastHeartbeatAt),
+      lastWeighingAt: at(d.lastWeighingAt),
+      lastWeightGrams: d.lastWeightGrams,
+      heartbeatCount: d.heartbeatCount,
+      eventCount: d.eventCount,
+      duplicateCount: d.duplicateCount,
+    }));
   }
 }

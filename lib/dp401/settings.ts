@@ -27,6 +27,8 @@ export interface Dp401Settings {
   idleAfterMs: number;
   addressMap: Map<string, string>;
   ackMode: AckMode;
+  /** A socket with no SCALE-NN, no address-map entry and no weighing by then is closed; 0 = never. */
+  registrationTimeoutMs: number;
 }
 
 /** Defaults from shared/DP401.md; numbers of seconds are as a person types them in the editor. */
@@ -46,6 +48,7 @@ export const DP401_DEFAULTS = {
   idleAfterS: 300,
   addressMap: '',
   ackMode: 'store',
+  registrationTimeoutS: 30,
 } as const;
 
 export type RawDp401Config = Partial<Record<keyof typeof DP401_DEFAULTS, unknown>>;
@@ -117,6 +120,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
     staleAfterS: d.staleAfterS,
     timeoutAfterS: d.timeoutAfterS,
     idleAfterS: d.idleAfterS,
+    registrationTimeoutS: d.registrationTimeoutS,
   });
   const errors = numbers.errors;
   const num = numbers.read.bind(numbers);
@@ -150,6 +154,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
     errors.push({ field: 'timeoutAfterS', message: `timeoutAfterS (${timeoutAfterS}) must be longer than staleAfterS (${staleAfterS})` });
   }
   const idleAfterS = num('idleAfterS', 0.1, 604800, false);
+  const registrationTimeoutS = num('registrationTimeoutS', 0, 86400, false);
   const addr = parseAddressMap(text(raw.addressMap, ''));
   if (addr.error) errors.push({ field: 'addressMap', message: `addressMap: ${addr.error}` });
   const ackMode = text(raw.ackMode, d.ackMode);
@@ -176,6 +181,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
       idleAfterMs: Math.round(idleAfterS * 1000),
       addressMap: addr.map,
       ackMode: ackMode as AckMode,
+      registrationTimeoutMs: Math.round(registrationTimeoutS * 1000),
     },
   };
 }

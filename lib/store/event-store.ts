@@ -163,6 +163,11 @@ export class EventStore {
   }
 
   /** 'synced' when this call marked it, 'already' when it was synced before, 'unknown' when no such event. */
+  /** Applies many acks in one transaction; one result per ack, in order. */
+  markSyncedMany(acks: ReadonlyArray<{ localEventId: string; cloudEventId: string | null }>, now: number): Array<'synced' | 'already' | 'unknown'> {
+    return this.db.transaction(() => acks.map((a) => this.markSynced(a.localEventId, a.cloudEventId, now)))();
+  }
+
   markSynced(localEventId: string, cloudEventId: string | null, now: number): 'synced' | 'already' | 'unknown' {
     if (this.stmt.markSynced.run(cloudEventId, now, localEventId).changes === 1) return 'synced';
     return this.stmt.exists.get(localEventId) ? 'already' : 'unknown';

@@ -11,6 +11,7 @@ export interface OutboxOptions {
   ackTimeoutMs: number;
 }
 
+/** Times given to this class are monotonic (see lib/util/clock.ts). */
 interface InFlight {
   seq: number;
   sentAt: number;
@@ -51,8 +52,13 @@ export class Outbox {
   take(now: number): PendingRow[][] {
     const pages: PendingRow[][] = [];
     // Bounded: each pass either fills the window or reaches the end of the backlog.
+    const page = Math.min(this.o.batchSize, this.o.window);
     for (let pass = 0; this.connected && this.inflight.size < this.o.window && pass < 1000; pass++) {
-      const room = Math.min(this.o.batchSize, this.o.window - this.inflight.size);
+      // The window is refilled a page at a time: a trickle of acks does not become a trickle
+      // of one-event frames (only an empty window sends whatever is there, for live events).
+      const free = this.o.window - this.inflight.size;
+      if (pass === 0 && free < page && this.inflight.size > 0) break;
+      const room = Math.min(page, free);
       const rows = this.store.pendingPage(this.cursor, room);
       if (rows.length === 0) break;
       this.cursor = rows[rows.length - 1].seq;

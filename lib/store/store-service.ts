@@ -6,6 +6,7 @@ import { EventStore, validateStorableEvent, type StorableEvent } from './event-s
 import { Outbox } from './outbox';
 import { BatchLedger } from './batch-ledger';
 import { batchPayload } from '../sessions/session-cache';
+import { systemClock, wallIso, type Clock } from '../util/clock';
 
 /**
  * The event store at work, with no knowledge of Node-RED: group commit of incoming events,
@@ -24,7 +25,10 @@ export interface StoreServiceOptions {
   maxPendingAgeMs: number;
   /** Most events written in one transaction. */
   maxGroup?: number;
+  /** Wall clock for stored timestamps (overrides `clock.wall`). */
   now?: () => number;
+  /** Ack timeouts run on `clock.mono`, so a wall-clock step never resends or holds events. */
+  clock?: Clock;
 }
 
 export interface CloudMessage {
@@ -54,13 +58,17 @@ export interface ServiceEvents {
   warning: [message: string];
 }
 
+interface AckIn {
+  localEventId: string;
+  cloudEventId: string | null;
+}
+
 interface Waiting {
   event: StorableEvent;
   resolve: (inserted: boolean) => void;
   reject: (err: Error) => void;
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** Bytes free to unprivileged writers on the file system holding `file`. */
 export function freeDiskBytes(file: string): number | null {
@@ -77,8 +85,12 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   readonly ledger: BatchLedger;
   private readonly outbox: Outbox;
   private readonly now: () => number;
+  private readonly clock: Clock;
   private queue: Waiting[] = [];
   private flushScheduled = false;
+  /** Acks received and not yet written: applied together, one transaction per tick. */
+  private acks: AckIn[] = [];
+  private acksScheduled = false;
   private closed = false;
   lastWriteError: string | null = null;
 
@@ -87,7 +99,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     private readonly o: StoreServiceOptions,
   ) {
     super();
-    this.now = o.now ?? Date.now;
+    this.clock = o.clock ?? systemClock;
+    this.now = o.now ?? this.clock.wall;
     this.store = new EventStore(db);
     this.ledger = new BatchLedger(db);
     this.outbox = new Outbox(this.store, o);
@@ -158,7 +171,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   /** Sends what the window has room for, oldest first. */
   pump(): void {
     if (!this.outbox.isConnected) return;
-    for (const page of this.outbox.take(this.now())) {
+    for (const page of this.outbox.take(this.clock.mono())) {
       if (page.length === 1) this.emit('cloud', { topic: 'event', payload: page[0].event });
       else this.emit('cloud', { topic: 'event_batch', payload: { events: page.map((r) => r.event) } });
     }
@@ -195,17 +208,49 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     }
   }
 
-  /** `event_ack`: accepted or duplicate both mean the Cloud has it. */
-  ack(payload: Record<string, unknown>): 'synced' | 'already' | 'unknown' {
+  /**
+   * `event_ack`: accepted or duplicate both mean the Cloud has it. Checked now, written with
+   * every other ack of this tick in one transaction (and on close, before the database
+   * closes); acks for events this store does not hold are reported as a `warning`.
+   */
+  ack(payload: Record<string, unknown>): void {
     const id = payload.localEventId;
     if (typeof id !== 'string') throw new Error('event_ack: localEventId is missing');
     const status = payload.status ?? 'accepted';
     if (status !== 'accepted' && status !== 'duplicate') throw new Error(`event_ack: status "${String(status)}" is neither "accepted" nor "duplicate"`);
+    if (this.closed) throw new Error(`event_ack for ${id} not written: the store is closed`);
     const cloudEventId = typeof payload.cloudEventId === 'string' ? payload.cloudEventId : null;
-    const r = this.store.markSynced(id, cloudEventId, this.now());
-    this.outbox.settled(id, this.now());
+    this.acks.push({ localEventId: id, cloudEventId });
+    if (!this.acksScheduled) {
+      this.acksScheduled = true;
+      setImmediate(() => this.flushAcks());
+    }
+  }
+
+  /** Writes the acks received so far in one transaction, then refills the window once. */
+  flushAcks(): void {
+    this.acksScheduled = false;
+    if (!this.acks.length) return;
+    const acks = this.acks;
+    this.acks = [];
+    const now = this.now();
+    const mono = this.clock.mono();
+    let results: Array<'synced' | 'already' | 'unknown'>;
+    try {
+      results = this.store.markSyncedMany(acks, now);
+    } catch (err) {
+      // Not written: the events stay pending and are sent again, which the Cloud answers
+      // as duplicates. Nothing is lost.
+      this.emit('warning', `${acks.length} event_ack(s) not written: ${(err as Error).message}; the events will be sent again`);
+      results = [];
+    }
+    const unknown: string[] = [];
+    acks.forEach((a, i) => {
+      this.outbox.settled(a.localEventId, mono);
+      if (results[i] === 'unknown') unknown.push(a.localEventId);
+    });
+    if (unknown.length) this.emit('warning', `event_ack for ${unknown.length} event(s) this store does not hold: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}`);
     this.pump();
-    return r;
   }
 
   /** `event_rejected`: the Cloud will never take it. Kept, marked failed, surfaced. */
@@ -214,7 +259,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     if (typeof id !== 'string') throw new Error('event_rejected: localEventId is missing');
     const reason = typeof payload.reason === 'string' && payload.reason ? payload.reason : 'no reason given';
     const r = this.store.markFailed(id, reason);
-    this.outbox.settled(id, this.now());
+    this.outbox.settled(id, this.clock.mono());
     if (r === 'failed') this.emit('failed', { localEventId: id, reason });
     this.pump();
     return r;
@@ -229,13 +274,14 @@ export class StoreService extends EventEmitter<ServiceEvents> {
 
   /** Re-queues events whose ack did not come in time; called on a timer. */
   expireAcks(): number {
-    const n = this.outbox.expire(this.now());
+    const n = this.outbox.expire(this.clock.mono());
     if (n) this.pump();
     return n;
   }
 
   /** The store's figures; `light` leaves out the synced total, for frequent status updates. */
   figures(light = false): StoreFigures {
+    this.flushAcks(); // the figures count every ack received so far
     const now = this.now();
     const c = this.store.counts(!light);
     const file = this.db.name;
@@ -260,8 +306,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       failed: c.failed,
       synced: c.synced,
       cloudConnected: this.outbox.isConnected,
-      lastAttemptAt: iso(this.outbox.lastAttemptAt),
-      lastSuccessAt: iso(this.outbox.lastSuccessAt),
+      lastAttemptAt: this.outbox.lastAttemptAt === null ? null : wallIso(this.clock, this.outbox.lastAttemptAt),
+      lastSuccessAt: this.outbox.lastSuccessAt === null ? null : wallIso(this.clock, this.outbox.lastSuccessAt),
       databaseBytes,
       freeDiskBytes: free,
       lastWriteError: this.lastWriteError,
@@ -287,6 +333,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   /** Writes what is queued and refuses what comes after. */
   close(): void {
     this.flush();
+    this.flushAcks();
     this.closed = true;
     this.removeAllListeners();
   }

@@ -102,6 +102,13 @@ export = function register(RED: NodeAPI): void {
         gateway.acknowledge(session, eventId);
         return done();
       }
+      if (msg.topic === 'not_stored') {
+        const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : null;
+        if (!eventId) return done(new Error(RED._('dp401-in.errors.not-stored', { id: 'a weighing', error: 'msg.payload.localEventId is missing' })));
+        gateway.notStored(eventId);
+        node.warn(RED._('dp401-in.errors.not-stored', { id: eventId, error: String((payload as { error?: unknown }).error ?? 'unknown') }));
+        return done();
+      }
       if (msg.topic === 'disconnect') {
         const target = typeof msg.payload === 'string' ? msg.payload : typeof payload.deviceId === 'string' ? payload.deviceId : session;
         if (!target || !gateway.disconnect(target, 'requested')) {

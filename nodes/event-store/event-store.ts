@@ -134,7 +134,17 @@ export = function register(RED: NodeAPI): void {
         const payload = payloadObject(msg);
         switch (topic) {
           case 'event': {
-            const inserted = await service.submit(msg.payload);
+            let inserted: boolean;
+            try {
+              inserted = await service.submit(msg.payload);
+            } catch (err) {
+              // Tell dp401-in, so it forgets the weighing: the scale's resend is then stored as
+              // new instead of being answered as a duplicate of something never stored.
+              const nack: Record<string, unknown> = { topic: 'not_stored', payload: { localEventId: payload.localEventId, deviceId: payload.deviceId, error: (err as Error).message } };
+              if (msg._session) nack._session = msg._session;
+              send([null, nack as NodeMessage, null]);
+              throw err;
+            }
             // Committed: now the scale may be told OK.
             const ack: Record<string, unknown> = { topic: 'ack', payload: { localEventId: payload.localEventId, deviceId: payload.deviceId, inserted } };
             if (msg._session) ack._session = msg._session;
@@ -148,7 +158,7 @@ export = function register(RED: NodeAPI): void {
             service.batchEnd(payload);
             break;
           case 'event_ack':
-            if (service.ack(payload) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic, id: String(payload.localEventId) }));
+            service.ack(payload);
             break;
           case 'event_rejected':
             if (service.reject(payload) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic, id: String(payload.localEventId) }));
@@ -184,16 +194,21 @@ export = function register(RED: NodeAPI): void {
       untrack();
       for (const t of timers) clearInterval(t);
       if (retentionRunning) clearImmediate(retentionRunning);
-      try {
-        service?.close();
-      } catch (err) {
-        node.error((err as Error).message);
-      } finally {
-        service = null;
-        lease?.release();
-        lease = null;
-        done();
-      }
+      // Node-RED delivers each message on a later turn of the event loop. Waiting one turn lets
+      // the acks and events already on their way here arrive; close() then writes them all
+      // before the database closes, so a redeploy does not make the Cloud see them again.
+      setImmediate(() => {
+        try {
+          service?.close();
+        } catch (err) {
+          node.error((err as Error).message);
+        } finally {
+          service = null;
+          lease?.release();
+          lease = null;
+          done();
+        }
+      });
     });
   }
 

@@ -65,19 +65,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     read,
     json(() =>
       [...live.gateways.values()].flatMap((g) =>
-        g.part.devices().map((d) => ({
-          nodeId: g.nodeId,
-          deviceId: d.deviceId,
-          sourceIp: d.sourceIp,
-          health: d.health,
-          connectedAt: new Date(d.connectedAt).toISOString(),
-          lastHeartbeatAt: d.lastHeartbeatAt && new Date(d.lastHeartbeatAt).toISOString(),
-          lastWeighingAt: d.lastWeighingAt && new Date(d.lastWeighingAt).toISOString(),
-          lastWeightGrams: d.lastWeightGrams,
-          heartbeatCount: d.heartbeatCount,
-          eventCount: d.eventCount,
-          duplicateCount: d.duplicateCount,
-        })),
+        g.part.deviceViews().map(({ connectionId: _c, ...d }) => ({ nodeId: g.nodeId, ...d })),
       ),
     ),
   );

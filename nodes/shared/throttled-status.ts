@@ -8,7 +8,8 @@ export class ThrottledStatus {
   private timer: NodeJS.Timeout | null = null;
   private pending: (() => NodeStatus) | null = null;
   private lastText: string | null = null;
-  private lastAt = 0;
+  /** Monotonic: a wall-clock step must not freeze the status. */
+  private lastAt = -Infinity;
   private stopped = false;
 
   constructor(
@@ -21,7 +22,7 @@ export class ThrottledStatus {
     if (this.stopped) return;
     this.pending = typeof status === 'function' ? status : () => status;
     if (this.timer) return;
-    const wait = this.lastAt + this.intervalMs - Date.now();
+    const wait = this.lastAt + this.intervalMs - performance.now();
     if (wait <= 0) this.flush();
     else this.timer = setTimeout(() => this.flush(), wait);
   }
@@ -39,7 +40,7 @@ export class ThrottledStatus {
     this.pending = null;
     if (!compute || this.stopped) return;
     const s = compute();
-    this.lastAt = Date.now();
+    this.lastAt = performance.now();
     const key = JSON.stringify(s);
     if (key === this.lastText) return;
     this.lastText = key;

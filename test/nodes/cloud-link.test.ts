@@ -274,4 +274,13 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     assert.equal(cloud.connectionsAccepted, accepted, 'the link was never replaced');
     assert.equal(connected(n), 1);
   });
+  it('closes the link on a frame over 4 x Max frame, says so, and reconnects', async () => {
+    const n = await start();
+    await waitFor(() => connected(n) === 1, 'the link');
+    const errors = calls(n.link, 'error');
+    const accepted = cloud.connectionsAccepted;
+    cloud.sendRaw(new ProtocolCodec().encode('config_update', { note: 'x'.repeat(300 * 1024) }, null, 'to-edge'));
+    await waitFor(() => errors().some((e) => /4 x Max frame/.test(String(e[0]))), 'the report of the closed link');
+    await waitFor(() => cloud.connectionsAccepted > accepted && connected(n) === 2, 'a new link');
+  });
 });

@@ -281,4 +281,62 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
       lease.release();
     }
   });
+  it('a weighing refused by a full disk and resent on a new connection is stored before its OK (not_stored reaches dp401-in)', async () => {
+    const n = await start();
+    let s = await scale('SCALE-01');
+    const lease = acquireDatabase(dbFile);
+    try {
+      const pages = lease.db.pragma('page_count', { simple: true }) as number;
+      lease.db.pragma(`max_page_count = ${pages + 1}`);
+      let refused = -1;
+      for (let i = 0; i < 200 && refused < 0; i++) {
+        const oks = s.oks;
+        const nacks = n.stored.filter((m) => m.topic === 'not_stored').length;
+        s.write(Buffer.concat([weighingBytes({ netRaw: 6000 + i, grossRaw: 8500 + i, operator: 'X'.repeat(48) }), CRLF]));
+        await waitFor(() => s.oks > oks || n.stored.filter((m) => m.topic === 'not_stored').length > nacks, 'an OK or a not_stored');
+        if (s.oks === oks) refused = 6000 + i;
+      }
+      assert.ok(refused > 0, 'the capped database refused a weighing');
+      const nack = n.stored.find((m) => m.topic === 'not_stored')!;
+      assert.equal(p(nack).deviceId, 'SCALE-01');
+      assert.match(String(p(nack).error), /disk or database full/);
+      assert.equal(nack._session?.type, 'dp401');
+      await sleep(100);
+      s.destroy();
+      lease.db.pragma('max_page_count = 1073741823');
+      s = await scale('SCALE-01');
+      const rowsAtOk: number[] = [];
+      const weightStored = (): number => {
+        const db = new Database(dbFile, { readonly: true });
+        try {
+          return (db.prepare('SELECT COUNT(*) AS n FROM events WHERE weight_grams = ?').get(refused) as { n: number }).n;
+        } finally {
+          db.close();
+        }
+      };
+      s.socket.on('data', () => rowsAtOk.push(weightStored()));
+      s.write(Buffer.concat([weighingBytes({ netRaw: refused, grossRaw: refused + 2500, operator: 'X'.repeat(48) }), CRLF]));
+      await s.waitForOks(1);
+      assert.deepEqual(rowsAtOk, [1], 'the resent weighing was committed when its OK arrived');
+    } finally {
+      lease.release();
+    }
+  });
+
+  it('writes the Cloud acks received just before a redeploy, so nothing is sent twice after it', async () => {
+    const n = await start({ window: 1000, batchSize: 100 });
+    const events = Array.from({ length: 600 }, () => taggedEvent());
+    for (const e of events) n.store.receive({ topic: 'event', payload: e });
+    await waitFor(() => n.stored.length === events.length, 'all stored', 30_000);
+    cloudStatus(n, true);
+    await waitFor(() => cloudEvents(n).length === events.length, 'all sent');
+    for (const e of events) n.store.receive({ topic: 'event_ack', payload: { localEventId: e.localEventId, status: 'accepted' } });
+    await helper.unload(); // at once: the acks are still waiting for their transaction
+    const db = new Database(dbFile, { readonly: true });
+    try {
+      assert.deepEqual(db.prepare('SELECT sync_state AS s, COUNT(*) AS n FROM events GROUP BY sync_state').all(), [{ s: 'synced', n: 600 }]);
+    } finally {
+      db.close();
+    }
+  });
 });

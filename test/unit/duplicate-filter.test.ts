@@ -31,3 +31,23 @@ describe('DuplicateFilter', () => {
     assert.equal(f.size, 100);
   });
 });
+
+describe('DuplicateFilter: only stored or pending weighings are originals', () => {
+  const key = DuplicateFilter.key('SCALE-01', '00001', 1500, 200);
+
+  it('takes a forgotten weighing (store failed, socket gone) as no original: the resend is new', () => {
+    const f = new DuplicateFilter(5000);
+    assert.equal(f.check(key, 'e1', 1000), null);
+    f.forget('e1');
+    assert.equal(f.check(key, 'e2', 1500), null, 'the resend is a new weighing');
+    assert.equal(f.check(key, 'e3', 2000)?.originalEventId, 'e2', 'and it is the original now');
+    f.forget('unknown-id'); // harmless
+    assert.equal(f.size, 1);
+  });
+
+  it('never matches an original from the future (a clock that went back)', () => {
+    const f = new DuplicateFilter(5000);
+    f.check(key, 'e1', 10_000);
+    assert.equal(f.check(key, 'e2', 9_000), null);
+  });
+});

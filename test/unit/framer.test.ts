@@ -140,3 +140,29 @@ describe('Dp401Framer', () => {
     assert.deepEqual(readable(framer.push(b('B'))), [{ kind: 'heartbeat' }]);
   });
 });
+
+describe('Dp401Framer: registration ids are SCALE- and two digits, never truncated', () => {
+  const line = weighingBytes();
+
+  it('refuses SCALE-100 whole instead of reading it as SCALE-10', () => {
+    const f = new Dp401Framer(4096);
+    assert.deepEqual(feed(f, [b('SCALE-100HB')]), [{ kind: 'bad-register', text: 'SCALE-100' }, { kind: 'heartbeat' }]);
+  });
+
+  it('waits for the next byte when SCALE-NN is followed by a digit at a chunk end', () => {
+    const f = new Dp401Framer(4096);
+    assert.deepEqual(feed(f, [b('SCALE-1'), b('00')]), []);
+    assert.deepEqual(feed(f, [b('1HB')]), [{ kind: 'bad-register', text: 'SCALE-1001' }, { kind: 'heartbeat' }]);
+  });
+
+  it('still reads SCALE-01 glued to a weighing line (whose PLU starts with digits)', () => {
+    const f = new Dp401Framer(4096);
+    const packets = feed(f, [Buffer.concat([b('SCALE-01'), line, CRLF])]);
+    assert.deepEqual(packets, [{ kind: 'register', deviceId: 'SCALE-01' }, { kind: 'line', text: line.toString('latin1') }]);
+  });
+
+  it('registers SCALE-01 at once when nothing follows it', () => {
+    const f = new Dp401Framer(4096);
+    assert.deepEqual(feed(f, [b('SCALE-01')]), [{ kind: 'register', deviceId: 'SCALE-01' }]);
+  });
+});

@@ -73,3 +73,74 @@ describe('StoreService', () => {
     assert.ok(fig.databaseBytes > 0);
   });
 });
+
+describe('StoreService acks: grouped, and never lost on close', () => {
+  const dirs = tempDirs();
+  let dir: string;
+  const opts = { siteId: 'SITE01', batchSize: 100, window: 1000, ackTimeoutMs: 30_000, retentionDays: 30, minFreeDiskBytes: 0, maxPendingAgeMs: 3_600_000 };
+
+  beforeEach(() => (dir = dirs.make()));
+  afterEach(() => dirs.cleanup());
+
+  async function connectedWith(db: SqliteDatabase, n: number): Promise<{ svc: StoreService; sent: CloudMessage[]; ids: string[] }> {
+    const svc = new StoreService(db, opts);
+    const sent: CloudMessage[] = [];
+    svc.on('cloud', (m) => sent.push(m));
+    const events = Array.from({ length: n }, () => taggedEvent());
+    await Promise.all(events.map((e) => svc.submit(e)));
+    svc.setConnected(true);
+    return { svc, sent, ids: events.map((e) => e.localEventId) };
+  }
+
+  it('writes the acks received in one tick in one transaction, and refills the window a page at a time', async () => {
+    const db = openDatabase(path.join(dir, 'site.db'));
+    const { svc, sent, ids } = await connectedWith(db, 1500);
+    assert.deepEqual(sent.map((m) => m.topic), Array(10).fill('event_batch'), 'the first 1,000 in pages of 100');
+    let transactions = 0;
+    const many = svc.store.markSyncedMany.bind(svc.store);
+    svc.store.markSyncedMany = (acks, now) => {
+      transactions++;
+      return many(acks, now);
+    };
+    sent.length = 0;
+    // A trickle of acks: no single-event frames go out while less than a page has room.
+    for (const id of ids.slice(0, 50)) svc.ack({ localEventId: id, status: 'accepted' });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(transactions, 1, 'fifty acks, one transaction');
+    assert.equal(sent.length, 0, 'fifty free slots are less than a page: nothing sent yet');
+    for (const id of ids.slice(50, 250)) svc.ack({ localEventId: id, status: 'duplicate' });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(transactions, 2);
+    assert.deepEqual(sent.map((m) => [m.topic, (m.payload.events as unknown[]).length]), [['event_batch', 100], ['event_batch', 100], ['event_batch', 50]]);
+    assert.equal(svc.store.counts().synced, 250);
+    svc.close();
+    db.close();
+  });
+
+  it('commits on close the acks received just before it', async () => {
+    const file = path.join(dir, 'site.db');
+    const db = openDatabase(file);
+    const { svc, ids } = await connectedWith(db, 800);
+    for (const id of ids) svc.ack({ localEventId: id, cloudEventId: `c-${id}`, status: 'accepted' });
+    svc.close(); // same tick: nothing was written yet
+    db.close();
+    const check = new Database(file, { readonly: true });
+    const rows = check.prepare(`SELECT sync_state AS s, COUNT(*) AS n FROM events GROUP BY sync_state`).all();
+    check.close();
+    assert.deepEqual(rows, [{ s: 'synced', n: 800 }]);
+  });
+
+  it('reports acks for events it does not hold as one warning per tick', async () => {
+    const db = openDatabase(path.join(dir, 'site.db'));
+    const { svc } = await connectedWith(db, 1);
+    const warnings: string[] = [];
+    svc.on('warning', (w) => warnings.push(w));
+    for (let i = 0; i < 20; i++) svc.ack({ localEventId: `nope-${i}` });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /event_ack for 20 event\(s\) this store does not hold: nope-0, nope-1, nope-2, \.\.\./);
+    assert.throws(() => svc.ack({ localEventId: 1 }), /localEventId is missing/);
+    svc.close();
+    db.close();
+  });
+});
