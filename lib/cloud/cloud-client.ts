@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions } from 'ws';
 import { Backoff } from './backoff';
 import { ProtocolCodec } from '../protocol/codec';
+import { tcpProbe } from './probe';
 
 /**
  * The Edge's WebSocket link to the CarniTrack Cloud, with no knowledge of Node-RED. One
@@ -50,6 +51,14 @@ export interface CloudClientOptions {
   tls?: TlsOptions;
   timers?: Timers;
   random?: () => number;
+  /**
+   * While a retry is further off than this, the Cloud's address is probed this often; when a
+   * probe answers, the backoff is reset and the link reconnects after a jitter of at most
+   * the minimum backoff. 0 turns probing off. Not after a refusal (401, 403, ...): the Cloud
+   * is up then, and reconnecting sooner would only be refused sooner.
+   */
+  probeIntervalMs?: number;
+  probe?: (url: string) => Promise<boolean>;
 }
 
 export type LinkState = 'connecting' | 'connected' | 'waiting' | 'stopped';
@@ -79,6 +88,9 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
   private keepAliveTimer: unknown = null;
   private pongTimer: unknown = null;
   private stableTimer: unknown = null;
+  private probeTimer: unknown = null;
+  /** The last attempt reached the Cloud and was refused (an HTTP answer, not a network error). */
+  private refused = false;
   private stopped = true;
   private status: CloudStatus;
   private lastReason: string | null = null;
@@ -114,6 +126,7 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
   /** Stops reconnecting and closes the socket; resolves when it is closed. */
   stop(): Promise<void> {
     this.stopped = true;
+    this.stopProbing();
     this.clearTimers();
     this.timers.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
@@ -173,6 +186,8 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
     });
     ws.on('error', (err: Error & { code?: string }) => {
       this.lastReason = err.message;
+      // ws words any HTTP answer to the upgrade (401, 403, 503...) this way: the Cloud is up.
+      this.refused = /^Unexpected server response: \d+/.test(err.message);
       if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         // ws must hold a whole frame in memory, so past this size the link is closed (1009).
         this.emit('invalid', `frame over ${maxFrame * 4} bytes (4 x Max frame): the link was closed to bound memory and reconnects`, '');
@@ -192,6 +207,8 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
   private opened(ws: WebSocket): void {
     if (this.ws !== ws) return;
     this.lastReason = null;
+    this.refused = false;
+    this.stopProbing();
     ws.send(
       this.codec.encode(
         'register',
@@ -251,8 +268,51 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
     this.setStatus({ connected: false, state: 'waiting', reason: this.lastReason, attempt: this.backoff.attempt, nextRetryMs: delay });
     this.reconnectTimer = this.timers.setTimeout(() => {
       this.reconnectTimer = null;
+      this.stopProbing();
       this.connect();
     }, delay);
+    const every = this.o.probeIntervalMs ?? 1000;
+    if (every > 0 && delay > every && !this.refused) this.probeSoon(every);
+  }
+
+  /** Connects now: resets the backoff (a person asked, or a probe found the Cloud back). */
+  reconnectNow(jitterMs = 0): void {
+    if (this.stopped || this.ws) return;
+    this.timers.clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    this.stopProbing();
+    this.backoff.reset();
+    if (jitterMs <= 0) {
+      this.connect();
+      return;
+    }
+    const delay = Math.round((this.o.random ?? Math.random)() * jitterMs);
+    this.setStatus({ state: 'waiting', attempt: 0, nextRetryMs: delay });
+    this.reconnectTimer = this.timers.setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private probeSoon(every: number): void {
+    this.probeTimer = this.timers.setTimeout(() => {
+      this.probeTimer = null;
+      if (this.stopped || this.ws || !this.reconnectTimer) return;
+      (this.o.probe ?? tcpProbe)(this.o.url).then(
+        (up) => {
+          if (this.stopped || this.ws || !this.reconnectTimer) return;
+          // The jitter stays: gateways that saw the same outage do not all come back at once.
+          if (up) this.reconnectNow(this.o.minBackoffMs ?? 1000);
+          else this.probeSoon(every);
+        },
+        () => this.probeSoon(every),
+      );
+    }, every);
+  }
+
+  private stopProbing(): void {
+    this.timers.clearTimeout(this.probeTimer);
+    this.probeTimer = null;
   }
 
   private clearTimers(): void {

@@ -54,9 +54,24 @@ export = function register(RED: NodeAPI): void {
     const apiKey = node.credentials?.apiKey || process.env.CLOUD_API_KEY || '';
     const site = siteOf(RED, config.site);
 
+    // Flows saved before this setting existed keep their acks on output 1.
+    const groupedAcks = fieldText(config.ackOutput, 'each') === 'grouped';
+    if (!['grouped', 'each'].includes(fieldText(config.ackOutput, 'each'))) f.errors.push({ field: 'ackOutput', message: `ackOutput must be "grouped" or "each", got "${String(config.ackOutput)}"` });
     let client: CloudClient | null = null;
     let lease: Lease | null = null;
     const held = new Map<string, { topic: string; payload: Record<string, unknown> }>();
+    // Acks received in one turn of the event loop (one event_batch answer, typically) go out as
+    // one message: a flow passes one message per turn per node, and the Cloud acks every event.
+    let acks: Array<Record<string, unknown>> = [];
+    let rejected: Array<Record<string, unknown>> = [];
+    let acksScheduled = false;
+    const sendAcks = (): void => {
+      acksScheduled = false;
+      if (!acks.length && !rejected.length) return;
+      node.send([null, null, { topic: 'event_acks', payload: { acks, rejected } }]);
+      acks = [];
+      rejected = [];
+    };
 
     const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
     if (problem || typeof site === 'string') {
@@ -136,7 +151,15 @@ export = function register(RED: NodeAPI): void {
         setSetting(l.db, EDGE_ID_KEY, edgeId);
         node.log(RED._('cloud-link.log.edge-id', { edgeId }));
       });
-      c.on('message', (type, payload) => node.send([{ topic: type, payload }, null]));
+      c.on('message', (type, payload) => {
+        if (groupedAcks && type === 'event_ack') acks.push(payload);
+        else if (groupedAcks && type === 'event_rejected') rejected.push(payload);
+        else return node.send([{ topic: type, payload }, null, null]);
+        if (!acksScheduled) {
+          acksScheduled = true;
+          setImmediate(sendAcks);
+        }
+      });
       c.on('invalid', (reason, excerpt) => {
         node.error(RED._('cloud-link.errors.invalid-frame', { reason }), { topic: 'invalid_frame', payload: { reason, excerpt } });
       });
@@ -145,6 +168,10 @@ export = function register(RED: NodeAPI): void {
     onInput<NodeMessageInFlow>(node, (msg) => {
       if (!client) throw new Error(RED._('cloud-link.errors.not-running'));
       const topic = String(msg.topic ?? '');
+      if (topic === 'reconnect') {
+        client.reconnectNow();
+        return;
+      }
       const spec = MESSAGES[topic];
       if (!spec || spec.direction === 'to-edge') throw new Error(RED._('cloud-link.errors.not-protocol', { topic }));
       let payload = payloadObject(msg);
@@ -164,6 +191,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      sendAcks(); // acks already received reach event-store, which writes them before it closes
       status.stop();
       untrack();
       held.clear();

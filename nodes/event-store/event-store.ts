@@ -160,6 +160,28 @@ export = function register(RED: NodeAPI): void {
           case 'event_ack':
             service.ack(payload);
             break;
+          case 'event_acks': {
+            // cloud-link's grouped acks: each one applied as if it came alone; a bad one does not
+            // hold the others back and is named in one error.
+            const list = (key: 'acks' | 'rejected'): unknown[] => (Array.isArray(payload[key]) ? (payload[key] as unknown[]) : []);
+            if (!Array.isArray(payload.acks) && !Array.isArray(payload.rejected)) throw new Error(RED._('event-store.errors.event-acks'));
+            const bad: string[] = [];
+            const each = (items: unknown[], apply: (p: Record<string, unknown>) => unknown): void => {
+              for (const item of items) {
+                try {
+                  apply(item && typeof item === 'object' ? (item as Record<string, unknown>) : {});
+                } catch (err) {
+                  bad.push((err as Error).message);
+                }
+              }
+            };
+            each(list('acks'), (a) => service!.ack(a));
+            each(list('rejected'), (r) => {
+              if (service!.reject(r) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic: 'event_rejected', id: String(r.localEventId) }));
+            });
+            if (bad.length) throw new Error(`event_acks: ${bad.length} item(s) refused: ${bad.slice(0, 3).join('; ')}`);
+            break;
+          }
           case 'event_rejected':
             if (service.reject(payload) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic, id: String(payload.localEventId) }));
             break;

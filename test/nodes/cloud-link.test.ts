@@ -8,7 +8,7 @@ import sessionCacheModule = require('../../nodes/session-cache/session-cache');
 import eventStoreModule = require('../../nodes/event-store/event-store');
 import cloudLinkModule = require('../../nodes/cloud-link/cloud-link');
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep } from '../helpers/node-red';
-import { tempDirs } from '../helpers/temp';
+import { tempDirs, taggedEvent } from '../helpers/temp';
 import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
 import { ProtocolCodec } from '../../lib/protocol/codec';
 
@@ -59,11 +59,12 @@ function edgeFlow(tcpPort: number, dbFile: string, cloudUrl: string, link: Recor
         handshakeTimeoutS: 2,
         maxFrameKB: 64,
         ...link,
-        wires: [['fromCloud', 'cloudMessages'], ['cache', 'store', 'linkStatus']],
+        wires: [['fromCloud', 'cloudMessages'], ['cache', 'store', 'linkStatus'], ['store', 'acks']],
       },
       topicSwitch('fromCloud', [['session_started', 'session_ended', 'session_paused', 'session_resumed'], ['event_ack', 'event_rejected']], [['cache'], ['store']]),
       { id: 'cloudMessages', type: 'helper' },
       { id: 'linkStatus', type: 'helper' },
+      { id: 'acks', type: 'helper' },
       { id: 'storeStatus', type: 'helper' },
     ].map((n, i) => ({ x: 100 + 120 * i, y: 100, z: 'tab', ...n })),
   ];
@@ -86,6 +87,7 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
       store: helper.getNode('store'),
       cloudMessages: collect(helper.getNode('cloudMessages')),
       linkStatus: collect(helper.getNode('linkStatus')),
+      acks: collect(helper.getNode('acks')),
     };
     const st = calls(n.in, 'status');
     await waitFor(() => st().some((s) => /listening/.test(String((s[0] as { text?: string }).text))), 'dp401-in to listen');
@@ -282,5 +284,17 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     cloud.sendRaw(new ProtocolCodec().encode('config_update', { note: 'x'.repeat(300 * 1024) }, null, 'to-edge'));
     await waitFor(() => errors().some((e) => /4 x Max frame/.test(String(e[0]))), 'the report of the closed link');
     await waitFor(() => cloud.connectionsAccepted > accepted && connected(n) === 2, 'a new link');
+  });
+  it('with "Event acks: grouped", sends the acks of each answer as one event_acks message on output 3, and event-store applies them', async () => {
+    const n = await start({ ackOutput: 'grouped' });
+    await waitFor(() => connected(n) === 1, 'the link');
+    const events = Array.from({ length: 500 }, () => taggedEvent());
+    for (const e of events) n.store.receive({ topic: 'event', payload: e });
+    await waitFor(() => syncState().synced === 500, 'all 500 synced', 30_000);
+    assert.equal(n.cloudMessages.filter((m) => m.topic === 'event_ack').length, 0, 'no single acks on output 1');
+    const grouped = n.acks.filter((m) => m.topic === 'event_acks');
+    const acked = grouped.flatMap((m) => (m.payload as { acks: Array<{ localEventId: string }> }).acks.map((a) => a.localEventId));
+    assert.deepEqual(new Set(acked), new Set(events.map((e) => e.localEventId)));
+    assert.ok(grouped.length <= 50, `grouped: ${grouped.length} messages for 500 acks`);
   });
 });

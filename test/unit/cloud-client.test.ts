@@ -88,3 +88,48 @@ describe('CloudClient reconnect backoff (hand-driven timers)', function () {
     }
   });
 });
+
+describe('CloudClient: back promptly once the Cloud is (real sockets)', function () {
+  this.timeout(30_000);
+  const base = { apiKey: 'k', siteId: 'SITE01', siteName: 'Test', edgeId: null, version: 'test', capabilities: [] };
+
+  it('probes the address during a long backoff and reconnects within a probe interval of the Cloud coming back', async () => {
+    const port = await freePort();
+    const statuses: CloudStatus[] = [];
+    const client = new CloudClient({ ...base, url: `ws://127.0.0.1:${port}/edge`, minBackoffMs: 10_000, maxBackoffMs: 60_000, probeIntervalMs: 100, random: () => 0.5 });
+    client.on('status', (s) => statuses.push(s));
+    client.start();
+    const cloud = new ReferenceCloud({ port });
+    try {
+      await waitFor(() => statuses.some((s) => s.state === 'waiting' && (s.nextRetryMs ?? 0) >= 10_000), 'a 10 s wait');
+      await cloud.start();
+      // The scheduled retry is 10 s away; the probe finds the Cloud within 100 ms and the
+      // reconnect comes after at most the minimum backoff's jitter (here 5 s).
+      await waitFor(() => client.isConnected, 'the link, long before the scheduled retry', 8000);
+      assert.equal(client.openedSockets, 2, 'the failed attempt and the one after the probe');
+      assert.ok(statuses.some((s) => s.state === 'waiting' && s.attempt === 0), 'the probe reset the backoff');
+    } finally {
+      await client.stop();
+      await cloud.stop();
+    }
+  });
+
+  it('does not probe after the Cloud refused the key: a refusal is not an outage', async () => {
+    const port = await freePort();
+    const cloud = new ReferenceCloud({ port, apiKeys: ['right'] });
+    await cloud.start();
+    const client = new CloudClient({ ...base, url: `ws://127.0.0.1:${port}/edge`, apiKey: 'wrong', minBackoffMs: 10_000, maxBackoffMs: 60_000, probeIntervalMs: 50 });
+    const statuses: CloudStatus[] = [];
+    client.on('status', (s) => statuses.push(s));
+    client.start();
+    try {
+      await waitFor(() => statuses.some((s) => s.state === 'waiting'), 'the refusal');
+      assert.match(client.currentStatus.reason ?? '', /401/);
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(client.openedSockets, 1, 'no early retries');
+    } finally {
+      await client.stop();
+      await cloud.stop();
+    }
+  });
+});
