@@ -23,7 +23,7 @@ def n(key,typ,x,y,wires=None,**kw):
     return d
 # 1 scales
 n('c_scales','comment',200,80,[],name="1 · Scales: TCP ${TCP_PORT} (3001)",info="Each DP-401's WiFi module is a TCP client: point it at this gateway's address and port, Register Package SCALE-XX on link, heartbeat HB every 30 s.\n\nOK goes back to a scale only after event-store has committed the weighing (the wire from event-store's 'stored' output back to dp401-in).")
-n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",port="${TCP_PORT}",bindAddress="0.0.0.0",allowedSources="",maxConnections=32,maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,addressMap="",ackMode="store")
+n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",port="${TCP_PORT}",bindAddress="0.0.0.0",allowedSources="",maxConnections="${DP401_MAX_CONNECTIONS}",maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,addressMap="",ackMode="store")
 n('devsw','switch',200,200,[['link']],name="device messages",property="topic",propertyType="msg",rules=[{"t":"regex","v":"^(device_connected|device_disconnected|device_heartbeat)$","vt":"str","case":False}],checkall="true",repair=False,outputs=1)
 # 2 tagging & storage
 n('c_store','comment',600,80,[],name="2 · Tag with the session, store durably",info="session-cache tags each weighing with the scale's session (or an offline batch); event-store commits it to SQLite (synchronous=FULL) and is the only queue to the Cloud.")
