@@ -425,34 +425,24 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         this.weighing(conn, packet.bytes, now);
         break;
       case 'junk':
-        // Junk is a sign of life from a scale, but never from a socket that is none (yet).
-        if (conn.identified) this.registry.touch(conn.id, now);
-        this.warn({
-          code: 'junk',
-          message: `ignored ${packet.length} unknown byte(s) from ${this.label(conn)}: ${JSON.stringify(packet.sample.toString('latin1'))}`,
-          deviceId: this.registry.get(conn.id)?.deviceId,
-          sourceIp: conn.sourceIp,
-        });
+        this.unusable(conn, now, 'junk', `ignored ${packet.length} unknown byte(s) from ${this.label(conn)}: ${JSON.stringify(packet.sample.toString('latin1'))}`);
         break;
       case 'bad-register':
-        if (conn.identified) this.registry.touch(conn.id, now);
-        this.warn({
-          code: 'bad-register',
-          message: `refused registration "${packet.text}" from ${this.label(conn)}: a DP-401 registers as SCALE- and two digits (SCALE-00 to SCALE-99)`,
-          deviceId: this.registry.get(conn.id)?.deviceId,
-          sourceIp: conn.sourceIp,
-        });
+        this.unusable(conn, now, 'bad-register', `refused registration "${packet.text}" from ${this.label(conn)}: a DP-401 registers as SCALE- and two digits (SCALE-00 to SCALE-99)`);
         break;
       case 'overflow':
-        if (conn.identified) this.registry.touch(conn.id, now);
-        this.warn({
-          code: 'overflow',
-          message: `discarded a ${packet.length}-byte line from ${this.label(conn)}: longer than the ${this.settings.maxLineBytes}-byte buffer cap`,
-          deviceId: this.registry.get(conn.id)?.deviceId,
-          sourceIp: conn.sourceIp,
-        });
+        this.unusable(conn, now, 'overflow', `discarded a ${packet.length}-byte line from ${this.label(conn)}: longer than the ${this.settings.maxLineBytes}-byte buffer cap`);
         break;
     }
+  }
+
+  /**
+   * Bytes that make no packet: warned about (rate-limited). They are a sign of life from a
+   * scale, but never from a socket that has not shown it is one.
+   */
+  private unusable(conn: Connection, now: number, code: GatewayWarning['code'], message: string): void {
+    if (conn.identified) this.registry.touch(conn.id, now);
+    this.warn({ code, message, deviceId: this.registry.get(conn.id)?.deviceId, sourceIp: conn.sourceIp });
   }
 
   private label(conn: Connection): string {
