@@ -15,6 +15,9 @@ const started = Date.now();
 
 const STATES: SyncState[] = ['pending', 'synced', 'failed'];
 
+/** A query the caller got wrong: answered 400 with the reason, never 500. */
+class BadRequest extends Error {}
+
 export function registerAdminRoutes(RED: NodeAPI): void {
   const app = RED.httpAdmin as unknown as { get(path: string, ...h: RequestHandler[]): void };
   if (!app || registeredApps.has(app)) return;
@@ -24,7 +27,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     try {
       res.json(handler(req));
     } catch (err) {
-      res.status(500).json({ error: (err as Error).message });
+      res.status(err instanceof BadRequest ? 400 : 500).json({ error: (err as Error).message });
     }
   };
 
@@ -90,8 +93,9 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     json((req) => {
       const q = req.query as Record<string, string | undefined>;
       const state = q.state as SyncState | undefined;
-      if (state !== undefined && !STATES.includes(state)) throw new Error(`state must be one of ${STATES.join(', ')}`);
+      if (state !== undefined && !STATES.includes(state)) throw new BadRequest(`state must be one of ${STATES.join(', ')}`);
       const limit = q.limit === undefined ? 100 : Number(q.limit);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new BadRequest(`limit must be a whole number from 1 to 10000, got "${String(q.limit)}"`);
       return [...live.stores.values()].flatMap((s) =>
         s.part.store.recent({ deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit }),
       );

@@ -136,8 +136,15 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     assert.ok(events.every((e) => e.deviceId === 'SCALE-01' && e.syncState === 'synced'));
     const sessions = (await (await fetch(url('/carnitrack/sessions'), { headers: auth })).json()) as Array<{ sessions: Array<{ cloudSessionId: string }> }>;
     assert.deepEqual(sessions[0].sessions.map((s) => s.cloudSessionId), ['session-e2e']);
+    // A query the caller got wrong is a 400 that names the parameter, never a 500.
     const bad = await fetch(url('/carnitrack/events?state=lost'), { headers: auth });
-    assert.equal(bad.status, 500);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /state must be one of/);
+    for (const limit of ['abc', '0', '1.5']) {
+      const r = await fetch(url(`/carnitrack/events?limit=${limit}`), { headers: auth });
+      assert.equal(r.status, 400, `limit=${limit}`);
+      assert.match(((await r.json()) as { error: string }).error, /limit must be a whole number/);
+    }
     const health = await fetch(url('/carnitrack/health'));
     assert.equal(health.status, 200, 'the health route needs no login');
     assert.equal(((await health.json()) as { status: string }).status, 'ok');
