@@ -165,7 +165,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.stopped = false;
     this.bind();
     const interval = this.options.healthIntervalMs ?? 1000;
-    this.healthTimer = setInterval(() => this.checkHealth(), interval);
+    this.healthTimer = setInterval(() => this.tick(), interval);
   }
 
   get isListening(): boolean {
@@ -577,7 +577,11 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.pendingAcks.set(localEventId, { connectionId, duplicateWaiters: [], since: now });
   }
 
-  private checkHealth(): void {
+  /**
+   * The timer's work: registration deadlines and held-back warning counts (neither needs to
+   * run per received chunk, unlike the health check), then the health check.
+   */
+  private tick(): void {
     const now = this.clock.mono();
     const deadline = this.settings.registrationTimeoutMs;
     if (deadline > 0) {
@@ -594,6 +598,11 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     for (const line of this.warnings.flush(now)) {
       this.emit('warning', { code: line.cause.split(' ')[0] as GatewayWarning['code'], message: line.message });
     }
+    this.checkHealth();
+  }
+
+  private checkHealth(): void {
+    const now = this.clock.mono();
     const changes: HealthChange[] = this.registry.evaluate(now);
     for (const ch of changes) {
       const conn = this.connections.get(ch.connectionId);

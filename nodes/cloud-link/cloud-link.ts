@@ -55,8 +55,9 @@ export = function register(RED: NodeAPI): void {
     const site = siteOf(RED, config.site);
 
     // Flows saved before this setting existed keep their acks on output 1.
-    const groupedAcks = fieldText(config.ackOutput, 'each') === 'grouped';
-    if (!['grouped', 'each'].includes(fieldText(config.ackOutput, 'each'))) f.errors.push({ field: 'ackOutput', message: `ackOutput must be "grouped" or "each", got "${String(config.ackOutput)}"` });
+    const ackOutput = fieldText(config.ackOutput, 'each');
+    const groupedAcks = ackOutput === 'grouped';
+    if (ackOutput !== 'grouped' && ackOutput !== 'each') f.errors.push({ field: 'ackOutput', message: `ackOutput must be "grouped" or "each", got "${String(config.ackOutput)}"` });
     let client: CloudClient | null = null;
     let lease: Lease | null = null;
     const held = new Map<string, { topic: string; payload: Record<string, unknown> }>();
