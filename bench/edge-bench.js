@@ -50,7 +50,7 @@ const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 10
 /** A scale that sends its next weighing as soon as the gateway says OK. */
 function scale(port, id, until, latencies, counter) {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
+    const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
     let sentAt = 0;
     let n = 0;
     let tail = '';
@@ -125,12 +125,12 @@ async function main() {
   let cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
   watchArrivals(cloud, arrivals);
   await cloud.start();
-  const red = (redProcess = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], {
+  const red = (redProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS || '').split(' ').filter(Boolean), require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], {
     env: { ...process.env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS || '', HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort), NODE_RED_USER_DIR: userDir, EDGE_SITE_ID: 'BENCH', CLOUD_WS_URL: cloud.url, CLOUD_API_KEY: 'bench', LOG_LEVEL: 'warn', DP401_MAX_CONNECTIONS: String(Math.max(32, SCALES + 10)) },
     stdio: ['ignore', 'pipe', 'inherit'],
   }));
   let out = '';
-  red.stdout.on('data', (d) => (out += d));
+  red.stdout.on("data", (d) => { out += d; if (process.env.BENCH_ECHO) process.stderr.write(d); });
   const started = Date.now();
   while (cloud.connections === 0) {
     if (Date.now() - started > 60000) throw new Error(`Node-RED did not connect:\n${out}`);

@@ -38,8 +38,26 @@ export function gatewayTimeZone(): string {
   return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
-/** Offset of `zone` from UTC at instant `ms`, in minutes. */
+const QUARTER_HOUR = 900_000;
+/** Offsets already worked out, by zone and quarter hour (bounded: cleared when large). */
+const offsets = new Map<string, number>();
+
+/**
+ * Offset of `zone` from UTC at instant `ms`, in minutes. Zone changes fall on quarter hours
+ * of UTC, so one answer serves a whole quarter hour (formatToParts is slow per weighing).
+ */
 function offsetMinutes(zone: string, ms: number): number {
+  const key = `${zone} ${Math.floor(ms / QUARTER_HOUR)}`;
+  let off = offsets.get(key);
+  if (off === undefined) {
+    if (offsets.size >= 10_000) offsets.clear();
+    off = computeOffsetMinutes(zone, ms);
+    offsets.set(key, off);
+  }
+  return off;
+}
+
+function computeOffsetMinutes(zone: string, ms: number): number {
   const parts: Record<string, number> = {};
   for (const p of formatter(zone).formatToParts(new Date(ms))) {
     if (p.type !== 'literal') parts[p.type] = Number(p.value);

@@ -111,6 +111,24 @@ export function openDatabase(file: string, durability: Durability = 'full'): Sql
   return db;
 }
 
+/**
+ * Runs `work` (one transaction) without waiting for the disk: synchronous=NORMAL for this
+ * commit only. For writes whose loss in a power cut costs a repeat, never data: an ack that
+ * did not reach the disk makes the event go out again and the Cloud answers it as a
+ * duplicate. WAL frames are replayed in order, so the next FULL commit (a weighing) makes
+ * these durable too, and nothing committed FULL before is weakened.
+ */
+export function withoutFsync<T>(db: SqliteDatabase, work: () => T): T {
+  const level = db.pragma('synchronous', { simple: true }) as number;
+  if (level <= 1 || db.inTransaction) return work();
+  db.pragma('synchronous = NORMAL');
+  try {
+    return work();
+  } finally {
+    db.pragma(`synchronous = ${level}`);
+  }
+}
+
 /** Small persistent key/value settings (the Cloud-assigned edge id, for one). */
 export function getSetting(db: SqliteDatabase, key: string): string | null {
   const row = db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;

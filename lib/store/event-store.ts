@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from './database';
+import { withoutFsync, type SqliteDatabase } from './database';
 import type { EventPayload } from '../protocol/messages';
 
 /**
@@ -165,7 +165,8 @@ export class EventStore {
   /** 'synced' when this call marked it, 'already' when it was synced before, 'unknown' when no such event. */
   /** Applies many acks in one transaction; one result per ack, in order. */
   markSyncedMany(acks: ReadonlyArray<{ localEventId: string; cloudEventId: string | null }>, now: number): Array<'synced' | 'already' | 'unknown'> {
-    return this.db.transaction(() => acks.map((a) => this.markSynced(a.localEventId, a.cloudEventId, now)))();
+    // An ack lost in a power cut only means the event is sent again: no fsync for it.
+    return withoutFsync(this.db, () => this.db.transaction(() => acks.map((a) => this.markSynced(a.localEventId, a.cloudEventId, now)))());
   }
 
   markSynced(localEventId: string, cloudEventId: string | null, now: number): 'synced' | 'already' | 'unknown' {

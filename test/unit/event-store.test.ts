@@ -64,6 +64,22 @@ describe('EventStore on a real SQLite file', () => {
     assert.equal(store.counts().pending, 1);
   });
 
+  it('writes grouped acks without an fsync, and weighings after them are still committed FULL', () => {
+    const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
+    store.insertMany([a, b], 0);
+    assert.deepEqual(store.markSyncedMany([{ localEventId: a.localEventId, cloudEventId: 'c-a' }, { localEventId: 'nope', cloudEventId: null }], 5), ['synced', 'unknown']);
+    assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the connection is back to FULL for the next weighing');
+    store.insertMany([c], 6);
+    // A second connection sees what both commits wrote.
+    const other = new Database(db.name, { readonly: true });
+    try {
+      const rows = other.prepare('SELECT local_event_id AS id, sync_state AS s FROM events ORDER BY seq').all() as Array<{ id: string; s: string }>;
+      assert.deepEqual(rows, [{ id: a.localEventId, s: 'synced' }, { id: b.localEventId, s: 'pending' }, { id: c.localEventId, s: 'pending' }]);
+    } finally {
+      other.close();
+    }
+  });
+
   it('deletes synced events past retention in chunks, and only those', () => {
     const old = Array.from({ length: 30 }, () => taggedEvent());
     const fresh = taggedEvent();
