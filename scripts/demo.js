@@ -34,16 +34,21 @@ async function main() {
   };
   const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   const sims = [];
+  const startTimers = [];
   let started = false;
   red.stdout.on('data', (d) => {
     process.stdout.write(d);
     if (!started && /listening for DP-401 scales/.test(String(d))) {
       started = true;
-      for (const deviceId of scales) {
-        const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId, rate: 0.5, heartbeatMs: 30_000 });
-        sim.start();
+      // Each scale its own pace and its own start, as on a real line (not in lockstep).
+      scales.forEach((deviceId, i) => {
+        const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId, rate: [0.5, 0.35, 0.7][i % 3], heartbeatMs: 30_000 });
+        sim.on('error', (err) => console.error(`[demo] ${deviceId}: ${err.message}`));
         sims.push(sim);
-      }
+        const t = setTimeout(() => sim.start(), Math.floor(Math.random() * 2000));
+        sim.once('connected', () => clearTimeout(t));
+        startTimers.push(t);
+      });
       console.log(`\nthree simulated scales are weighing: open http://127.0.0.1:${httpPort}/ and the debug sidebar ("live weights")\n`);
     }
   });
@@ -56,9 +61,13 @@ async function main() {
   }, 5000);
   const stop = async () => {
     clearInterval(timer);
+    for (const t of startTimers) clearTimeout(t);
     await Promise.all(sims.map((s) => s.stop()));
-    red.kill('SIGTERM');
-    await new Promise((r) => red.once('exit', r));
+    // Ctrl-C in a terminal signals Node-RED too: it may have exited already.
+    if (red.exitCode === null && red.signalCode === null) {
+      red.kill('SIGTERM');
+      await new Promise((r) => red.once('exit', r));
+    }
     await cloud.stop();
     process.exit(0);
   };

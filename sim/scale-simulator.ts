@@ -65,6 +65,11 @@ export interface ScaleSimEvents {
   error: [err: Error];
 }
 
+/** False once the socket is ended or destroyed: a write then would fail with ERR_STREAM_WRITE_AFTER_END. */
+function canWrite(socket: net.Socket): boolean {
+  return !socket.destroyed && socket.writable && !socket.writableEnded;
+}
+
 /** A small seeded PRNG (mulberry32) so a run can be repeated exactly. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
@@ -210,7 +215,7 @@ export class ScaleSimulator extends EventEmitter<ScaleSimEvents> {
       this.stats.connects++;
       if (this.o.register) socket.write(this.o.deviceId);
       this.heartbeatTimer = setInterval(() => {
-        if (!socket.destroyed) {
+        if (canWrite(socket)) {
           socket.write('HB');
           this.stats.heartbeats++;
         }
@@ -254,12 +259,14 @@ export class ScaleSimulator extends EventEmitter<ScaleSimEvents> {
 
   /** Writes bytes, split at random boundaries into separate TCP writes when enabled. */
   private async writeSplit(socket: net.Socket, bytes: Buffer): Promise<void> {
+    if (!canWrite(socket)) return;
     if (!this.o.splitWrites || bytes.length < 2) {
       socket.write(bytes);
       return;
     }
     let pos = 0;
-    while (pos < bytes.length && !socket.destroyed) {
+    // The socket may be ended (Ctrl-C, stop()) while a split write waits between pieces.
+    while (pos < bytes.length && canWrite(socket)) {
       const n = 1 + Math.floor(this.random() * Math.min(64, bytes.length - pos));
       socket.write(bytes.subarray(pos, pos + n));
       pos += n;
@@ -285,7 +292,7 @@ export class ScaleSimulator extends EventEmitter<ScaleSimEvents> {
 
   private async send(bytes: Buffer): Promise<boolean> {
     const socket = this.socket;
-    if (!socket || socket.destroyed) return false;
+    if (!socket || !canWrite(socket)) return false;
     const ok = this.waitForOk();
     await this.writeSplit(socket, bytes);
     return ok;
