@@ -70,9 +70,13 @@ export class Outbox {
     return pages;
   }
 
-  /** The Cloud answered for this event (ack or rejection). */
-  settled(localEventId: string, now: number): void {
-    if (this.inflight.delete(localEventId)) this.lastSuccessAt = now;
+  /** The Cloud answered for this event (ack or rejection); returns ms since it was sent, or null. */
+  settled(localEventId: string, now: number): number | null {
+    const f = this.inflight.get(localEventId);
+    if (!f) return null;
+    this.inflight.delete(localEventId);
+    this.lastSuccessAt = now;
+    return now - f.sentAt;
   }
 
   /** Events without an ack for `ackTimeoutMs` go back to the queue; returns how many. */

@@ -93,6 +93,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   private acksScheduled = false;
   private closed = false;
   lastWriteError: string | null = null;
+  /** Since this service started: events newly stored, acknowledged by the Cloud, rejected. */
+  readonly totals = { stored: 0, delivered: 0, failed: 0 };
+  /** Send-to-ack times of the acks received since start (for /metrics). */
+  readonly ackLatency = { count: 0, sumMs: 0 };
 
   constructor(
     readonly db: SqliteDatabase,
@@ -148,7 +152,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
         for (const w of group) w.reject(new Error(`event ${w.event.localEventId} not stored: ${this.lastWriteError}`));
         continue;
       }
-      group.forEach((w, i) => w.resolve(inserted[i]));
+      group.forEach((w, i) => {
+        if (inserted[i]) this.totals.stored++;
+        w.resolve(inserted[i]);
+      });
     }
     this.pump();
   }
@@ -246,7 +253,12 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     }
     const unknown: string[] = [];
     acks.forEach((a, i) => {
-      this.outbox.settled(a.localEventId, mono);
+      const ms = this.outbox.settled(a.localEventId, mono);
+      if (ms !== null) {
+        this.ackLatency.count++;
+        this.ackLatency.sumMs += ms;
+      }
+      if (results[i] === 'synced') this.totals.delivered++;
       if (results[i] === 'unknown') unknown.push(a.localEventId);
     });
     if (unknown.length) this.emit('warning', `event_ack for ${unknown.length} event(s) this store does not hold: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}`);
@@ -260,7 +272,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const reason = typeof payload.reason === 'string' && payload.reason ? payload.reason : 'no reason given';
     const r = this.store.markFailed(id, reason);
     this.outbox.settled(id, this.clock.mono());
-    if (r === 'failed') this.emit('failed', { localEventId: id, reason });
+    if (r === 'failed') {
+      this.totals.failed++;
+      this.emit('failed', { localEventId: id, reason });
+    }
     this.pump();
     return r;
   }

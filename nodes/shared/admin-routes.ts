@@ -2,11 +2,13 @@ import type { NodeAPI } from 'node-red';
 import type { Request, Response, RequestHandler } from 'express';
 import { live } from './live-registry';
 import type { SyncState } from '../../lib/store/event-store';
+import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
 
 /**
  * Read-only admin views over HTTP, on Node-RED's admin app so they share its login:
  * GET /carnitrack/status, /devices, /sessions, /events, /batches need the
- * "carnitrack.read" permission (a "read" user has it). GET /carnitrack/health is open,
+ * "carnitrack.read" permission (a "read" user has it), and so does GET /metrics (OpenMetrics
+ * text for the plant's Prometheus). GET /carnitrack/health is open,
  * tells only whether the edge works, and answers 503 when it does not (for HEALTHCHECK).
  */
 
@@ -63,6 +65,14 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     })),
   );
 
+  app.get('/metrics', read, (_req: Request, res: Response) => {
+    try {
+      res.set('Content-Type', OPENMETRICS_CONTENT_TYPE).send(formatOpenMetrics(edgeMetrics()));
+    } catch (err) {
+      res.status(500).type('text/plain').send(`metrics failed: ${(err as Error).message}\n`);
+    }
+  });
+
   app.get(
     '/carnitrack/devices',
     read,
@@ -109,4 +119,42 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       [...live.stores.values()].flatMap((s) => s.part.ledger.recent(100).map((b) => ({ ...b, ...s.part.store.batchTotals(b.batchId) }))),
     ),
   );
+}
+
+/** What /metrics reports: one family per figure, labelled by node (and scale). */
+export function edgeMetrics(): MetricFamily[] {
+  const gateways = [...live.gateways.values()];
+  const stores = [...live.stores.values()].map((s) => ({ entry: s, fig: s.part.figures(true) }));
+  const links = [...live.links.values()];
+  const node = (e: { nodeId: string; name: string }): Record<string, string> => ({ node: e.name, node_id: e.nodeId });
+  // A scale that has not registered is named as the gateway names it in its views.
+  const devices = gateways.flatMap((g) => g.part.deviceViews().map((d) => ({ g, d: { ...d, deviceId: d.deviceId ?? `UNREGISTERED-${d.sourceIp}` } })));
+  const gauge = (name: string, help: string, samples: Sample[], unit?: string): MetricFamily => ({ name, type: 'gauge', help, unit, samples });
+  const counter = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name, type: 'counter', help, samples });
+  return [
+    gauge('carnitrack_scale_listener_up', 'dp401-in is listening for scales (1) or not (0)', gateways.map((g) => ({ labels: { ...node(g), port: String(g.part.settings.port) }, value: g.part.isListening ? 1 : 0 }))),
+    gauge('carnitrack_scales_connected', 'Scale connections open now', gateways.map((g) => ({ labels: node(g), value: g.part.devices().length }))),
+    gauge('carnitrack_scale_online', 'A connected scale is online (1) or stale/offline (0)', devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId, health: d.health }, value: d.health === 'online' ? 1 : 0 }))),
+    gauge('carnitrack_scale_last_weight_grams', 'Last net weight of each connected scale', devices.filter(({ d }) => d.lastWeightGrams !== null).map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: Number(d.lastWeightGrams) })), 'grams'),
+    counter('carnitrack_weighings', 'Weighings received by dp401-in since it started', gateways.map((g) => ({ labels: node(g), value: g.part.counters.events }))),
+    counter('carnitrack_weighing_duplicates', 'Repeated weighings answered OK without a new event', gateways.map((g) => ({ labels: node(g), value: g.part.counters.duplicates }))),
+    counter('carnitrack_lines_rejected', 'Scale lines that could not be read', gateways.map((g) => ({ labels: node(g), value: g.part.counters.rejectedLines }))),
+    counter('carnitrack_events_stored', 'Events newly stored by event-store since it started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.stored }))),
+    counter('carnitrack_events_delivered', 'Events acknowledged by the Cloud since event-store started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.delivered }))),
+    counter('carnitrack_events_rejected', 'Events the Cloud rejected since event-store started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.failed }))),
+    gauge('carnitrack_backlog_events', 'Stored events not yet acknowledged by the Cloud', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.pending }))),
+    gauge('carnitrack_events_in_flight', 'Events sent and waiting for their ack', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.inFlight }))),
+    gauge('carnitrack_events_failed', 'Rejected events kept in the database (retry them from the CarniTrack tab)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.failed }))),
+    gauge('carnitrack_backlog_oldest_age_seconds', 'Age of the oldest unacknowledged event (0 when none)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.oldestPendingAgeS ?? 0 })), 'seconds'),
+    gauge('carnitrack_database_bytes', 'Site database size, WAL included', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.databaseBytes })), 'bytes'),
+    {
+      name: 'carnitrack_ack_latency_seconds',
+      type: 'summary',
+      help: 'Time from sending an event to the Cloud to its ack',
+      unit: 'seconds',
+      samples: stores.map(({ entry }) => ({ labels: node(entry), count: entry.part.ackLatency.count, sum: entry.part.ackLatency.sumMs / 1000 })),
+    },
+    gauge('carnitrack_cloud_connected', 'cloud-link is connected to the Cloud (1) or not (0)', links.map((l) => ({ labels: node(l), value: l.part.isConnected ? 1 : 0 }))),
+    gauge('carnitrack_cloud_connect_attempt', 'Reconnect attempts since the link was last up', links.map((l) => ({ labels: node(l), value: l.part.currentStatus.attempt }))),
+  ];
 }

@@ -149,4 +149,29 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     assert.equal(health.status, 200, 'the health route needs no login');
     assert.equal(((await health.json()) as { status: string }).status, 'ok');
   });
+  it('answers GET /metrics in OpenMetrics text for Prometheus, with the same login as the admin routes', async () => {
+    assert.equal((await fetch(url('/metrics'))).status, 401, 'no metrics without a token');
+    const r = await fetch(url('/metrics'), { headers: { Authorization: `Bearer ${await token()}` } });
+    assert.equal(r.status, 200);
+    const type = r.headers.get('content-type') ?? '';
+    assert.match(type, /^application\/openmetrics-text;/);
+    assert.match(type, /version=1\.0\.0/);
+    const text = await r.text();
+    assert.match(text, /\n# EOF\n$/);
+    const value = (name: string): number => {
+      const m = new RegExp(`^${name}(\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+      assert.ok(m, `${name} in:\n${text}`);
+      return Number(m[2]);
+    };
+    // The weighings of the tests above: stored, delivered, none left in the backlog.
+    assert.ok(value('carnitrack_events_stored_total') >= 6);
+    assert.equal(value('carnitrack_events_delivered_total'), value('carnitrack_events_stored_total'));
+    assert.equal(value('carnitrack_backlog_events'), 0);
+    assert.equal(value('carnitrack_backlog_oldest_age_seconds'), 0);
+    assert.equal(value('carnitrack_cloud_connected'), 1);
+    assert.equal(value('carnitrack_scale_listener_up'), 1);
+    assert.ok(value('carnitrack_ack_latency_seconds_count') >= 6);
+    assert.match(text, /^# TYPE carnitrack_events_stored counter$/m);
+    assert.match(text, /^carnitrack_events_stored_total\{node="[^"]+",node_id="[0-9a-f]+"\} \d+$/m);
+  });
 });
