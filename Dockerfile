@@ -14,12 +14,16 @@ RUN cd "$EDGE_HOME" && printf '{"name":"carnitrack-edge-gateway","private":true,
 RUN cd "$EDGE_HOME" && npm install --omit=dev --engine-strict --no-audit --no-fund node-red@4.1.8 "$PKG_DIR"/carnitrack-node-red-edge-*.tgz
 
 FROM node:20-bookworm-slim
+# The user directory is /data, as in the official Node-RED image. TZ is the plant's zone: the
+# scales print local time with no zone, and session expiry and logs read the gateway's clock.
 ENV NODE_ENV=production \
+    TZ=UTC \
     HTTP_PORT=1880 \
     TCP_PORT=3001 \
-    NODE_RED_USER_DIR=/data/node-red \
+    NODE_RED_USER_DIR=/data \
     DATABASE_PATH=/data/carnitrack.db \
     PLU_OUTPUT_DIR=/data/generated
+RUN apt-get update && apt-get install -y --no-install-recommends tzdata && rm -rf /var/lib/apt/lists/*
 COPY --from=build --chown=node:node /opt/edge /opt/edge
 RUN mkdir -p /data && chown node:node /data
 USER node
