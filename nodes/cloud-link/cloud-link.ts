@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { OutageLog } from '../../lib/cloud/outage-log';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { CloudClient, type CloudStatus, type TlsOptions } from '../../lib/cloud/cloud-client';
 import { MESSAGES } from '../../lib/protocol/messages';
@@ -135,18 +136,18 @@ export = function register(RED: NodeAPI): void {
       const c = client;
       const l = lease!;
       let wasConnected = false;
+      const outages = new OutageLog();
       c.on('status', (s) => {
         status.set(describe(s));
         const justConnected = s.connected && !wasConnected;
         wasConnected = s.connected;
         node.send([null, { topic: 'cloud_status', payload: { connected: s.connected, edgeId: s.edgeId, reason: s.reason, attempt: s.attempt, nextRetryMs: s.nextRetryMs, state: s.state } }]);
         if (justConnected) {
-          node.log(RED._('cloud-link.log.connected', { url }));
           for (const m of held.values()) c.send(m.topic, m.payload);
           held.clear();
-        } else if (s.state === 'waiting') {
-          node.log(RED._('cloud-link.log.waiting', { reason: s.reason ?? '', seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000) }));
         }
+        const line = outages.onStatus(s, Date.now());
+        if (line) (line.level === 'warn' ? node.warn : node.log).call(node, RED._(`cloud-link.log.${line.key}`, { url, ...line.params }));
       });
       c.on('edge-id', (edgeId) => {
         setSetting(l.db, EDGE_ID_KEY, edgeId);
