@@ -5,6 +5,7 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { WarningLimiter } from '../../lib/util/warning-limiter';
 import { track } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
@@ -49,6 +50,7 @@ export = function register(RED: NodeAPI): void {
     let lease: Lease | null = null;
     let service: StoreService | null = null;
     const timers: NodeJS.Timeout[] = [];
+    const rejections = new WarningLimiter();
     let retentionRunning: NodeJS.Immediate | null = null;
     let untrack = (): void => undefined;
 
@@ -101,12 +103,15 @@ export = function register(RED: NodeAPI): void {
       untrack = track('stores', node, svc);
       svc.on('cloud', (m) => node.send([{ topic: m.topic, payload: m.payload } as NodeMessage, null, null]));
       svc.on('failed', (info) => {
-        node.warn(RED._('event-store.errors.rejected', info));
+        // Every rejection goes out on output 3; the log gets one line a minute with the count.
+        const line = rejections.offer('rejected', RED._('event-store.errors.rejected', info), performance.now());
+        if (line) node.warn(line.message);
         node.send([null, null, { topic: 'event_failed', payload: info }]);
       });
       svc.on('warning', (w) => node.warn(w));
       timers.push(setInterval(() => svc.expireAcks(), Math.max(100, Math.min(5000, (opts.ackTimeoutS * 1000) / 4))));
       timers.push(setInterval(() => report(true), opts.statusIntervalS * 1000));
+      timers.push(setInterval(() => rejections.flush(performance.now()).forEach((l) => node.warn(l.message)), 5000));
       const retention = (): void => {
         if (retentionRunning) return;
         let chunks = 0;

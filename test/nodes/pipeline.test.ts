@@ -216,6 +216,19 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     assert.equal(cloudEvents(n)[3].localEventId, e3.localEventId);
   });
 
+  it('sends every rejection on output 3 but logs one warning with a count, not one per event', async () => {
+    const n = await start();
+    const warnings = calls(n.store, 'warn');
+    cloudStatus(n, true);
+    const s = await scale('SCALE-01');
+    for (const w of [100, 200, 300, 400, 500]) await s.weigh(w);
+    await waitFor(() => cloudEvents(n).length === 5, 'five events');
+    for (const e of cloudEvents(n)) n.store.receive({ topic: 'event_rejected', payload: { localEventId: e.localEventId, reason: 'Invalid PLU code' } });
+    await waitFor(() => n.status.filter((m) => m.topic === 'event_failed').length === 5, 'five event_failed messages');
+    await sleep(50);
+    assert.equal(warnings().filter((w) => /Invalid PLU code/.test(String(w[0]))).length, 1);
+  });
+
   it('stores the same localEventId once and acknowledges both deliveries', async () => {
     const n = await start();
     const e = taggedEvent();
