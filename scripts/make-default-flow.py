@@ -11,7 +11,7 @@ def i(name):
 site=i('site')
 nodes=[]
 nodes.append({"id":T,"type":"tab","label":"CarniTrack Edge","disabled":False,"info":"The default CarniTrack Edge flow: DP-401 scales -> session tagging -> durable store -> Cloud.\n\nEvery setting that differs per plant comes from the environment: EDGE_SITE_ID, EDGE_SITE_NAME, DATABASE_PATH, TCP_PORT, CLOUD_WS_URL, CLOUD_API_KEY, PLU_OUTPUT_DIR. The same flow deploys to every plant.","env":[]})
-nodes.append({"id":site,"type":"carnitrack-site","name":"","siteId":"${EDGE_SITE_ID}","siteName":"${EDGE_SITE_NAME}","databasePath":"${DATABASE_PATH}","durability":"full"})
+nodes.append({"id":site,"type":"carnitrack-site","name":"plant site","siteId":"${EDGE_SITE_ID}","siteName":"${EDGE_SITE_NAME}","databasePath":"${DATABASE_PATH}","durability":"full"})
 def g(key,name,members,x,y,w,h,color):
     nodes.append({"id":i(key),"type":"group","z":T,"name":name,"style":{"fill":color,"fill-opacity":"0.35","label":True,"color":"#000000"},"nodes":[i(m) for m in members],"x":x,"y":y,"w":w,"h":h})
 def n(key,typ,x,y,wires=None,**kw):
@@ -27,19 +27,19 @@ n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",p
 n('devsw','switch',200,200,[['link']],name="device messages",property="topic",propertyType="msg",rules=[{"t":"regex","v":"^(device_connected|device_disconnected|device_heartbeat)$","vt":"str","case":False}],checkall="true",repair=False,outputs=1)
 # 2 tagging & storage
 n('c_store','comment',600,80,[],name="2 · Tag with the session, store durably",info="session-cache tags each weighing with the scale's session (or an offline batch); event-store commits it to SQLite (synchronous=FULL) and is the only queue to the Cloud.")
-n('cache','session-cache',510,140,[['store']],name="",site=site,expiryHours=12)
-n('store','event-store',710,140,[['link'],['scales'],['storestatus']],name="",site=site,batchSize=100,window=1000,ackTimeoutS=30,retentionDays=30,minFreeDiskMB=500,maxPendingAgeMin=60,statusIntervalS=10)
+n('cache','session-cache',510,140,[['store']],name="sessions & batches",site=site,expiryHours=12)
+n('store','event-store',710,140,[['link'],['scales'],['storestatus']],name="event store (SQLite)",site=site,batchSize=100,window=1000,ackTimeoutS=30,retentionDays=30,minFreeDiskMB=500,maxPendingAgeMin=60,statusIntervalS=10)
 n('storestatus','debug',710,200,[],name="store figures",active=False,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")
 # 3 cloud
 n('c_cloud','comment',1070,80,[],name="3 · CarniTrack Cloud (${CLOUD_WS_URL})",info="cloud-link keeps the WebSocket link; its API key is a credential (or CLOUD_API_KEY). The Cloud's answers are routed back: sessions to session-cache, acks to event-store, PLU items to plu-out, cloud_status to both.")
 # Acks take output 3 straight to event-store, grouped (one message per batch answered): the
 # switch only sees the few session, PLU and other messages.
-n('link','cloud-link',970,140,[['cloudsw'],['cache','store'],['store']],name="",site=site,url="${CLOUD_WS_URL}",tls="",keepAliveS=30,pongTimeoutS=10,minBackoffS=1,maxBackoffS=60,handshakeTimeoutS=10,maxFrameKB=1024,ackOutput="grouped")
+n('link','cloud-link',970,140,[['cloudsw'],['cache','store'],['store']],name="CarniTrack Cloud",site=site,url="${CLOUD_WS_URL}",tls="",keepAliveS=30,pongTimeoutS=10,minBackoffS=1,maxBackoffS=60,handshakeTimeoutS=10,maxFrameKB=1024,ackOutput="grouped")
 n('cloudsw','switch',1180,140,[['cache'],['plu'],['other']],name="route Cloud messages",property="topic",propertyType="msg",rules=[{"t":"regex","v":"^session_","vt":"str","case":False},{"t":"regex","v":"^plu_","vt":"str","case":False},{"t":"else"}],checkall="false",repair=False,outputs=3)
 n('other','debug',1180,200,[],name="other Cloud messages",active=False,tosidebar=True,console=False,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")
 # 4 plu
 n('c_plu','comment',1070,290,[],name="4 · PLU file for the scales",info="plu-out writes plu.txt (Windows-1254, the scale's fixed-width format) into ${PLU_OUTPUT_DIR} (default ./generated in the user directory). Wire its output to a file, FTP or TCP node for the scale's loader.")
-n('plu','plu-out',990,350,[['pluinfo']],name="",site=site,outputDir="${PLU_OUTPUT_DIR}",filename="plu.txt",encoding="windows-1254",truncateNames=False,template="",debounceS=2)
+n('plu','plu-out',990,350,[['pluinfo']],name="PLU file",site=site,outputDir="${PLU_OUTPUT_DIR}",filename="plu.txt",encoding="windows-1254",truncateNames=False,template="",debounceS=2)
 n('pluinfo','debug',1180,350,[],name="PLU file written",active=True,tosidebar=True,console=False,tostatus=True,complete="filename",targetType="msg",statusVal="count",statusType="msg")
 # watch
 n('c_watch','comment',300,290,[],name="Watch: live weights, errors, status",info="'live weights' shows tagged weighings (at most 20 a second, the rest dropped) as: scale · product · kg · animal tag. Errors of every node arrive at the Catch node; status changes at the Status node.")
