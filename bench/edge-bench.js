@@ -130,7 +130,10 @@ async function main() {
     stdio: ['ignore', 'pipe', 'inherit'],
   }));
   let out = '';
-  red.stdout.on("data", (d) => { out += d; if (process.env.BENCH_ECHO) process.stderr.write(d); });
+  red.stdout.on('data', (d) => {
+    out += d;
+    if (process.env.BENCH_ECHO) process.stderr.write(d); // Node-RED's own log lines, for profiling runs
+  });
   const started = Date.now();
   while (cloud.connections === 0) {
     if (Date.now() - started > 60000) throw new Error(`Node-RED did not connect:\n${out}`);

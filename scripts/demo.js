@@ -45,9 +45,7 @@ async function main() {
         const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId, rate: [0.5, 0.35, 0.7][i % 3], heartbeatMs: 30_000 });
         sim.on('error', (err) => console.error(`[demo] ${deviceId}: ${err.message}`));
         sims.push(sim);
-        const t = setTimeout(() => sim.start(), Math.floor(Math.random() * 2000));
-        sim.once('connected', () => clearTimeout(t));
-        startTimers.push(t);
+        startTimers.push(setTimeout(() => sim.start(), Math.floor(Math.random() * 2000)));
       });
       console.log(`\nthree simulated scales are weighing: open http://127.0.0.1:${httpPort}/ and the debug sidebar ("live weights")\n`);
     }

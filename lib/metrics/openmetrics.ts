@@ -42,6 +42,8 @@ export function formatOpenMetrics(families: MetricFamily[]): string {
   const out: string[] = [];
   for (const f of families) {
     if (!NAME.test(f.name)) throw new Error(`metric name "${f.name}" is not valid`);
+    // OpenMetrics: a family with a unit has it as the last part of its name.
+    if (f.unit && !f.name.endsWith(`_${f.unit}`)) throw new Error(`metric name "${f.name}" does not end with its unit "_${f.unit}"`);
     out.push(`# TYPE ${f.name} ${f.type}`);
     if (f.unit) out.push(`# UNIT ${f.name} ${f.unit}`);
     out.push(`# HELP ${f.name} ${escapeHelp(f.help)}`);

@@ -220,6 +220,7 @@ export = function register(RED: NodeAPI): void {
       status.stop();
       untrack();
       for (const t of timers) clearInterval(t);
+      for (const l of rejections.flush(Infinity)) node.warn(l.message); // what was still being counted
       if (retentionRunning) clearImmediate(retentionRunning);
       // Node-RED delivers each message on a later turn of the event loop. Waiting one turn lets
       // the acks and events already on their way here arrive; close() then writes them all

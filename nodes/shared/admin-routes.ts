@@ -134,7 +134,8 @@ export function edgeMetrics(): MetricFamily[] {
   return [
     gauge('carnitrack_scale_listener_up', 'dp401-in is listening for scales (1) or not (0)', gateways.map((g) => ({ labels: { ...node(g), port: String(g.part.settings.port) }, value: g.part.isListening ? 1 : 0 }))),
     gauge('carnitrack_scales_connected', 'Scale connections open now', gateways.map((g) => ({ labels: node(g), value: g.part.devices().length }))),
-    gauge('carnitrack_scale_online', 'A connected scale is online (1) or stale/offline (0)', devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId, health: d.health }, value: d.health === 'online' ? 1 : 0 }))),
+    // No health label: a label that changes with the value would start a new series each time.
+    gauge('carnitrack_scale_online', 'A connected scale is online (1) or stale/offline (0)', devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: d.health === 'online' ? 1 : 0 }))),
     gauge('carnitrack_scale_last_weight_grams', 'Last net weight of each connected scale', devices.filter(({ d }) => d.lastWeightGrams !== null).map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: Number(d.lastWeightGrams) })), 'grams'),
     counter('carnitrack_weighings', 'Weighings received by dp401-in since it started', gateways.map((g) => ({ labels: node(g), value: g.part.counters.events }))),
     counter('carnitrack_weighing_duplicates', 'Repeated weighings answered OK without a new event', gateways.map((g) => ({ labels: node(g), value: g.part.counters.duplicates }))),
@@ -144,7 +145,7 @@ export function edgeMetrics(): MetricFamily[] {
     counter('carnitrack_events_rejected', 'Events the Cloud rejected since event-store started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.failed }))),
     gauge('carnitrack_backlog_events', 'Stored events not yet acknowledged by the Cloud', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.pending }))),
     gauge('carnitrack_events_in_flight', 'Events sent and waiting for their ack', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.inFlight }))),
-    gauge('carnitrack_events_failed', 'Rejected events kept in the database (retry them from the CarniTrack tab)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.failed }))),
+    gauge('carnitrack_events_failed', 'Rejected events kept in the database (send retry_failed to event-store to resend them)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.failed }))),
     gauge('carnitrack_backlog_oldest_age_seconds', 'Age of the oldest unacknowledged event (0 when none)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.oldestPendingAgeS ?? 0 })), 'seconds'),
     gauge('carnitrack_database_bytes', 'Site database size, WAL included', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.databaseBytes })), 'bytes'),
     {

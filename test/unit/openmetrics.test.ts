@@ -35,5 +35,6 @@ describe('the OpenMetrics text format', () => {
   it('refuses a name or label a scraper could not read', () => {
     assert.throws(() => formatOpenMetrics([{ name: 'bad name', type: 'gauge', help: '', samples: [] }]), /metric name "bad name"/);
     assert.throws(() => formatOpenMetrics([{ name: 'ok', type: 'gauge', help: '', samples: [{ labels: { 'a-b': 'x' }, value: 1 }] }]), /label name "a-b"/);
+    assert.throws(() => formatOpenMetrics([{ name: 'carnitrack_age', type: 'gauge', help: '', unit: 'seconds', samples: [] }]), /does not end with its unit/);
   });
 });
