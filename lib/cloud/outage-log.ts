@@ -1,4 +1,5 @@
 import type { CloudStatus } from './cloud-client';
+import { isKeyRefused } from './link-reason';
 
 /**
  * What the log says about the Cloud link: one line when an outage starts (and again only if
@@ -10,8 +11,6 @@ export interface OutageLine {
   key: 'connected' | 'reconnected' | 'waiting';
   params: { reason?: string; seconds?: number; attempts?: number; downS?: number };
 }
-
-const REFUSED = /Unexpected server response: (401|403)\b/;
 
 export class OutageLog {
   private down: { sinceMs: number; attempts: number; reason: string } | null = null;
@@ -29,7 +28,7 @@ export class OutageLog {
     }
     if (s.state !== 'waiting') return null;
     const reason = s.reason ?? '';
-    const line = (): OutageLine => ({ level: REFUSED.test(reason) ? 'warn' : 'info', key: 'waiting', params: { reason, seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000) } });
+    const line = (): OutageLine => ({ level: isKeyRefused(reason) ? 'warn' : 'info', key: 'waiting', params: { reason, seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000) } });
     if (!this.down) {
       this.down = { sinceMs: nowMs, attempts: 1, reason };
       return line();

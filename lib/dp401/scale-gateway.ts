@@ -81,6 +81,8 @@ export interface DeviceView {
   heartbeatCount: number;
   eventCount: number;
   duplicateCount: number;
+  /** Seconds the oldest weighing of this scale has waited for the store's OK; null when none waits. */
+  waitingForOkS: number | null;
 }
 
 export interface GatewayOptions {
@@ -111,6 +113,9 @@ interface PendingAck {
   since: number;
 }
 
+/** A weighing waiting longer than this for the store's OK is late: the node status and the tab say so. */
+export const OK_LATE_MS = 10_000;
+
 const OK = Buffer.from('OK\n', 'latin1');
 const WARNING_WINDOW_MS = 60_000;
 const BIND_RETRY_MIN_MS = 1000;
@@ -139,6 +144,8 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   /** Counters a person watching the node wants to see. */
   readonly counters = { events: 0, duplicates: 0, rejectedLines: 0, refusedConnections: 0 };
   lastEvent: WeighingEvent | null = null;
+  /** Why the port could not be bound, until it is. */
+  lastBindError: NodeJS.ErrnoException | null = null;
 
   constructor(
     readonly settings: Dp401Settings,
@@ -155,6 +162,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       this.binding = false;
       this.listening = true;
       this.bindAttempts = 0;
+      this.lastBindError = null;
       this.emit('listening', this.server.address() as net.AddressInfo);
       this.emit('change');
     });
@@ -275,6 +283,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.binding = false;
     if (this.stopped) return;
     this.listening = false;
+    this.lastBindError = err;
     const retryInMs = Math.min(BIND_RETRY_MAX_MS, BIND_RETRY_MIN_MS * 2 ** this.bindAttempts);
     this.bindAttempts++;
     this.emit('bind-error', err, retryInMs);
@@ -628,6 +637,10 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   /** Devices with their times on the wall clock, for admin views. */
   deviceViews(): DeviceView[] {
     const at = (t: number | null): string | null => (t === null ? null : wallIso(this.clock, t));
+    // Oldest first: the map keeps insertion order, so the first entry per connection wins.
+    const waitingSince = new Map<string, number>();
+    for (const p of this.pendingAcks.values()) if (!waitingSince.has(p.connectionId)) waitingSince.set(p.connectionId, p.since);
+    const now = this.clock.mono();
     return this.devices().map((d) => ({
       connectionId: d.connectionId,
       deviceId: d.deviceId,
@@ -640,6 +653,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       heartbeatCount: d.heartbeatCount,
       eventCount: d.eventCount,
       duplicateCount: d.duplicateCount,
+      waitingForOkS: waitingSince.has(d.connectionId) ? Math.round((now - waitingSince.get(d.connectionId)!) / 100) / 10 : null,
     }));
   }
 }

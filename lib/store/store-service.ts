@@ -49,7 +49,26 @@ export interface StoreFigures {
   databaseBytes: number;
   freeDiskBytes: number | null;
   lastWriteError: string | null;
+  /** The alarms in words, for logs and the status. */
   alarms: string[];
+  /** The same alarms as codes and figures, for views that word them in their own language. */
+  alarmCodes: StoreAlarm[];
+}
+
+export type StoreAlarm =
+  | { code: 'disk-low'; freeMiB: number; minMiB: number }
+  | { code: 'backlog-old'; minutes: number }
+  | { code: 'write-failed'; error: string };
+
+function alarmText(a: StoreAlarm): string {
+  switch (a.code) {
+    case 'disk-low':
+      return `free disk ${a.freeMiB} MiB is under ${a.minMiB} MiB`;
+    case 'backlog-old':
+      return `oldest unsent event is ${a.minutes} min old`;
+    case 'write-failed':
+      return `last write failed: ${a.error}`;
+  }
 }
 
 export interface ServiceEvents {
@@ -310,10 +329,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     }
     const free = freeDiskBytes(file);
     const oldestAge = c.oldestPendingStoredAt === null ? null : Math.max(0, Math.round((now - c.oldestPendingStoredAt) / 1000));
-    const alarms: string[] = [];
-    if (free !== null && free < this.o.minFreeDiskBytes) alarms.push(`free disk ${(free / 2 ** 20).toFixed(0)} MiB is under ${(this.o.minFreeDiskBytes / 2 ** 20).toFixed(0)} MiB`);
-    if (oldestAge !== null && oldestAge * 1000 > this.o.maxPendingAgeMs) alarms.push(`oldest unsent event is ${Math.round(oldestAge / 60)} min old`);
-    if (this.lastWriteError) alarms.push(`last write failed: ${this.lastWriteError}`);
+    const alarmCodes: StoreAlarm[] = [];
+    if (free !== null && free < this.o.minFreeDiskBytes) alarmCodes.push({ code: 'disk-low', freeMiB: Math.round(free / 2 ** 20), minMiB: Math.round(this.o.minFreeDiskBytes / 2 ** 20) });
+    if (oldestAge !== null && oldestAge * 1000 > this.o.maxPendingAgeMs) alarmCodes.push({ code: 'backlog-old', minutes: Math.round(oldestAge / 60) });
+    if (this.lastWriteError) alarmCodes.push({ code: 'write-failed', error: this.lastWriteError });
     return {
       pending: c.pending,
       oldestPendingAgeS: oldestAge,
@@ -326,7 +345,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       databaseBytes,
       freeDiskBytes: free,
       lastWriteError: this.lastWriteError,
-      alarms,
+      alarms: alarmCodes.map(alarmText),
+      alarmCodes,
     };
   }
 

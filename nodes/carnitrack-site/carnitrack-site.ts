@@ -2,6 +2,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { acquireDatabase, type Lease } from '../../lib/store/database-pool';
 import { parseSiteSettings, type SiteSettings } from '../../lib/site/site-settings';
 import { registerAdminRoutes } from '../shared/admin-routes';
+import { track, trackBroken } from '../shared/live-registry';
 
 type SiteDef = NodeDef & { siteId?: string; siteName?: string; databasePath?: string; durability?: string };
 
@@ -31,12 +32,17 @@ export = function register(RED: NodeAPI): void {
       }
     }
 
+    const untrack = node.site
+      ? track('sites', node, node.site, { siteId: node.site.siteId, siteName: node.site.siteName, databaseFile: node.site.databaseFile, durability: node.site.durability })
+      : trackBroken(node, node.problem ?? '');
+
     node.lease = () => {
       if (!node.site) throw new Error(node.problem ?? 'site not configured');
       return acquireDatabase(node.site.databaseFile, node.site.durability);
     };
 
     node.on('close', (_removed: boolean, done: () => void) => {
+      untrack();
       try {
         own?.release();
       } finally {

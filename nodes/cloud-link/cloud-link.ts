@@ -10,7 +10,9 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
-import { track } from '../shared/live-registry';
+import { statusKey } from '../shared/status-text';
+import { isKeyRefused } from '../../lib/cloud/link-reason';
+import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { globalDeviceId } from '../../lib/sessions/session-cache';
 
@@ -75,10 +77,12 @@ export = function register(RED: NodeAPI): void {
       rejected = [];
     };
 
+    let notRunning = '';
     const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
     if (problem || typeof site === 'string') {
-      node.error(RED._('cloud-link.errors.invalid', { problem: String(problem) }));
-      status.set({ fill: 'red', shape: 'ring', text: RED._('cloud-link.status.not-running') });
+      notRunning = RED._('cloud-link.errors.invalid', { problem: String(problem) });
+      node.error(notRunning);
+      status.set({ fill: 'red', shape: 'ring', text: statusKey('cloud-link.status.not-running') });
     } else {
       if (!apiKey) node.warn(RED._('cloud-link.errors.no-api-key'));
       let tls: TlsOptions | undefined;
@@ -112,26 +116,31 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         lease?.release();
         lease = null;
-        node.error(RED._('cloud-link.errors.database', { error: (err as Error).message }));
-        status.set({ fill: 'red', shape: 'ring', text: RED._('cloud-link.status.not-running') });
+        notRunning = RED._('cloud-link.errors.database', { error: (err as Error).message });
+        node.error(notRunning);
+        status.set({ fill: 'red', shape: 'ring', text: statusKey('cloud-link.status.not-running') });
       }
     }
 
     const describe = (s: CloudStatus): NodeStatus => {
-      if (s.connected) return { fill: 'green', shape: 'dot', text: RED._('cloud-link.status.connected', { edgeId: s.edgeId ?? '?' }) };
-      if (s.state === 'connecting') return { fill: 'yellow', shape: 'ring', text: RED._('cloud-link.status.connecting', { attempt: s.attempt + 1 }) };
+      if (s.connected) return { fill: 'green', shape: 'dot', text: statusKey('cloud-link.status.connected') };
+      if (s.state === 'connecting') return { fill: 'yellow', shape: 'ring', text: statusKey('cloud-link.status.connecting') };
       if (s.state === 'waiting') {
-        const auth = /\b401\b/.test(s.reason ?? '');
-        return {
-          fill: auth ? 'red' : 'yellow',
-          shape: 'ring',
-          text: RED._(auth ? 'cloud-link.status.unauthorized' : 'cloud-link.status.waiting', { seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000), attempt: s.attempt, reason: s.reason ?? '' }),
-        };
+        if (isKeyRefused(s.reason)) return { fill: 'red', shape: 'ring', text: statusKey('cloud-link.status.unauthorized') };
+        return { fill: 'yellow', shape: 'ring', text: statusKey('cloud-link.status.waiting', { seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000) }) };
       }
-      return { fill: 'grey', shape: 'ring', text: RED._('cloud-link.status.stopped') };
+      return { fill: 'grey', shape: 'ring', text: statusKey('cloud-link.status.stopped') };
     };
 
-    const untrack = client ? track('links', node, client) : () => undefined;
+    const untrack = client
+      ? track('links', node, client, {
+          url,
+          siteId: typeof site !== 'string' ? site.site!.siteId : null,
+          apiKey: node.credentials?.apiKey ? 'credentials' : process.env.CLOUD_API_KEY ? 'CLOUD_API_KEY' : 'none',
+          tls: Boolean(config.tls),
+          ackOutput,
+        })
+      : trackBroken(node, notRunning);
     if (client) {
       const c = client;
       const l = lease!;

@@ -1,8 +1,9 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
-import { ScaleGateway } from '../../lib/dp401/scale-gateway';
+import { ScaleGateway, OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
 import { ThrottledStatus } from '../shared/throttled-status';
-import { track } from '../shared/live-registry';
+import { statusKey } from '../shared/status-text';
+import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
 /** Config as the editor stores it (every field a string before validation). */
@@ -18,8 +19,6 @@ interface InputMessage extends NodeMessage {
   _session?: Dp401Session | { type?: unknown; id?: unknown };
 }
 
-/** Weighings waiting longer than this for the store's ack turn the status yellow. */
-const ACK_LATE_MS = 10_000;
 
 function formatKg(grams: number): string {
   return (grams / 1000).toFixed(3);
@@ -34,12 +33,14 @@ export = function register(RED: NodeAPI): void {
 
     if (!settings) {
       for (const e of errors) node.error(RED._('dp401-in.errors.invalid-setting', { message: e.message }));
-      status.set({ fill: 'red', shape: 'ring', text: RED._('dp401-in.status.invalid', { field: errors.map((e) => e.field).join(', ') }) });
+      const forget = trackBroken(node, errors.map((e) => e.message).join('; '));
+      status.set({ fill: 'red', shape: 'ring', text: statusKey('dp401-in.status.invalid') });
       node.on('input', (_msg: NodeMessage, _send: unknown, done: (err?: Error) => void) => {
         done(new Error(RED._('dp401-in.errors.not-running')));
       });
       node.on('close', (_removed: boolean, done: () => void) => {
         status.stop();
+        forget();
         done();
       });
       return;
@@ -48,23 +49,27 @@ export = function register(RED: NodeAPI): void {
     // Check health often enough for short thresholds, at most once a second otherwise.
     const gateway = new ScaleGateway(settings, { healthIntervalMs: Math.min(1000, settings.staleAfterMs / 3) });
     let bindProblem: string | null = null;
-    const untrack = track('gateways', node, gateway);
+    const untrack = track('gateways', node, gateway, {
+      port: settings.port,
+      bindAddress: settings.bindAddress,
+      allowedSources: settings.allowedSources.join(', ') || null,
+      encoding: settings.encoding,
+      weightUnit: settings.weightUnit,
+      timeZone: settings.timeZone,
+      ackMode: settings.ackMode,
+      maxConnections: settings.maxConnections,
+    });
 
     const describe = (): NodeStatus => {
       if (bindProblem) return { fill: 'red', shape: 'ring', text: bindProblem };
-      if (!gateway.isListening) return { fill: 'grey', shape: 'ring', text: RED._('dp401-in.status.starting') };
+      if (!gateway.isListening) return { fill: 'grey', shape: 'ring', text: statusKey('dp401-in.status.starting') };
       const devices = gateway.devices();
-      if (devices.length === 0) {
-        return { fill: 'yellow', shape: 'ring', text: RED._('dp401-in.status.waiting', { port: settings.port }) };
-      }
-      const parts = [RED._('dp401-in.status.scales', { count: devices.length })];
+      if (devices.length === 0) return { fill: 'yellow', shape: 'ring', text: statusKey('dp401-in.status.waiting', { port: settings.port }) };
+      // Weighings the store has not OK'd: the scales wait, so this outranks the weights.
+      if (gateway.oldestPendingAckMs() > OK_LATE_MS) return { fill: 'red', shape: 'dot', text: statusKey('dp401-in.status.no-ok', { count: gateway.pendingAckCount }) };
       const last = gateway.lastEvent;
-      if (last) parts.push(`${last.deviceId} ${formatKg(last.weightGrams)} kg`);
-      if (gateway.counters.duplicates) parts.push(RED._('dp401-in.status.duplicates', { count: gateway.counters.duplicates }));
-      const late = gateway.oldestPendingAckMs() > ACK_LATE_MS;
-      if (late) parts.push(RED._('dp401-in.status.awaiting-ack', { count: gateway.pendingAckCount }));
-      const unhealthy = devices.some((d) => d.health === 'stale');
-      return { fill: late || unhealthy ? 'yellow' : 'green', shape: 'dot', text: parts.join(' · ') };
+      const text = last ? statusKey('dp401-in.status.scales-weight', { count: devices.length, kg: formatKg(last.weightGrams) }) : statusKey('dp401-in.status.scales', { count: devices.length });
+      return { fill: devices.some((d) => d.health === 'stale') ? 'yellow' : 'green', shape: 'dot', text };
     };
 
     gateway.on('change', () => status.set(describe));
@@ -74,10 +79,7 @@ export = function register(RED: NodeAPI): void {
     });
     gateway.on('bind-error', (err, retryInMs) => {
       const seconds = Math.round(retryInMs / 1000);
-      bindProblem =
-        err.code === 'EADDRINUSE'
-          ? RED._('dp401-in.status.port-in-use', { port: settings.port, seconds })
-          : RED._('dp401-in.status.bind-failed', { code: err.code ?? err.message, seconds });
+      bindProblem = err.code === 'EADDRINUSE' ? statusKey('dp401-in.status.port-in-use', { port: settings.port }) : statusKey('dp401-in.status.bind-failed');
       node.error(RED._('dp401-in.errors.bind', { port: settings.port, address: settings.bindAddress, error: err.message, seconds }));
     });
     gateway.on('event', (event, sessionId) => {

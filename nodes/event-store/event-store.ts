@@ -5,8 +5,9 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { statusKey } from '../shared/status-text';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
-import { track } from '../shared/live-registry';
+import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
 type EventStoreDef = NodeDef & Record<string, unknown> & { site?: string };
@@ -53,10 +54,12 @@ export = function register(RED: NodeAPI): void {
     const rejections = new WarningLimiter();
     let retentionRunning: NodeJS.Immediate | null = null;
     let untrack = (): void => undefined;
+    let notRunning = '';
 
     const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
     if (problem || typeof site === 'string') {
-      node.error(RED._('event-store.errors.invalid', { problem: String(problem) }));
+      notRunning = RED._('event-store.errors.invalid', { problem: String(problem) });
+      node.error(notRunning);
     } else {
       try {
         lease = site.lease();
@@ -72,15 +75,17 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         lease?.release();
         lease = null;
-        node.error(RED._('event-store.errors.database', { error: (err as Error).message }));
+        notRunning = RED._('event-store.errors.database', { error: (err as Error).message });
+        node.error(notRunning);
       }
     }
 
     const describe = (fig: StoreFigures): { fill: 'red' | 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } => {
-      const text = RED._('event-store.status.figures', { pending: fig.pending, inFlight: fig.inFlight, failed: fig.failed });
-      if (fig.alarms.length) return { fill: 'red', shape: 'dot', text: `${text} · ${fig.alarms[0]}` };
-      if (fig.failed) return { fill: 'yellow', shape: 'dot', text };
-      return { fill: fig.cloudConnected ? 'green' : 'yellow', shape: fig.cloudConnected ? 'dot' : 'ring', text };
+      const alarm = fig.alarmCodes[0];
+      if (alarm) return { fill: 'red', shape: 'dot', text: statusKey(`event-store.status.${alarm.code}`, alarm.code === 'backlog-old' ? { minutes: alarm.minutes } : undefined) };
+      if (fig.failed) return { fill: 'yellow', shape: 'dot', text: statusKey('event-store.status.rejected', { count: fig.failed }) };
+      if (!fig.cloudConnected) return { fill: 'yellow', shape: 'ring', text: statusKey('event-store.status.offline', { count: fig.pending }) };
+      return { fill: 'green', shape: 'dot', text: fig.pending ? statusKey('event-store.status.queued', { count: fig.pending }) : statusKey('event-store.status.all-sent') };
     };
     let lastAlarm = '';
     const report = (emit: boolean): void => {
@@ -97,10 +102,15 @@ export = function register(RED: NodeAPI): void {
     };
 
     if (!service) {
-      status.set({ fill: 'red', shape: 'ring', text: RED._('event-store.status.not-running') });
+      status.set({ fill: 'red', shape: 'ring', text: statusKey('event-store.status.not-running') });
+      untrack = trackBroken(node, notRunning);
     } else {
       const svc = service;
-      untrack = track('stores', node, svc);
+      untrack = track('stores', node, svc, {
+        siteId: typeof site !== 'string' ? site.site!.siteId : null,
+        databaseFile: svc.db.name,
+        ...opts,
+      });
       svc.on('cloud', (m) => node.send([{ topic: m.topic, payload: m.payload } as NodeMessage, null, null]));
       svc.on('failed', (info) => {
         // Every rejection goes out on output 3; the log gets one line a minute with the count.

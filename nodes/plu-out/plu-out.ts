@@ -10,7 +10,9 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
+import { track, trackBroken } from '../shared/live-registry';
 
 type PluOutDef = NodeDef & Record<string, unknown> & { site?: string };
 
@@ -39,10 +41,12 @@ export = function register(RED: NodeAPI): void {
     let pendingSend: Send | null = null;
     let lastFileAt: Date | null = null;
     let lastError: string | null = null;
+    let notRunning = '';
 
     const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
     if (problem || typeof site === 'string') {
-      node.error(RED._('plu-out.errors.invalid', { problem: String(problem) }));
+      notRunning = RED._('plu-out.errors.invalid', { problem: String(problem) });
+      node.error(notRunning);
     } else {
       try {
         lease = site.lease();
@@ -50,16 +54,18 @@ export = function register(RED: NodeAPI): void {
       } catch (err) {
         lease?.release();
         lease = null;
-        node.error(RED._('plu-out.errors.database', { error: (err as Error).message }));
+        notRunning = RED._('plu-out.errors.database', { error: (err as Error).message });
+        node.error(notRunning);
       }
     }
+    const untrack = catalog ? track('plus', node, catalog, { file, encoding, debounceS: debounceMs / 1000 }) : trackBroken(node, notRunning);
 
     const showStatus = (): void => {
-      if (!catalog) return status.set({ fill: 'red', shape: 'ring', text: RED._('plu-out.status.not-running') });
+      if (!catalog) return status.set({ fill: 'red', shape: 'ring', text: statusKey('plu-out.status.not-running') });
       const count = catalog.count();
-      const when = lastFileAt ? lastFileAt.toTimeString().slice(0, 8) : RED._('plu-out.status.never');
-      const text = RED._('plu-out.status.figures', { count, file: filename, when });
-      status.set(lastError ? { fill: 'red', shape: 'dot', text: `${text} · ${lastError}` } : { fill: 'green', shape: 'dot', text });
+      if (lastError) return status.set({ fill: 'red', shape: 'dot', text: statusKey('plu-out.status.write-failed') });
+      const text = lastFileAt ? statusKey('plu-out.status.written', { count, when: lastFileAt.toTimeString().slice(0, 8) }) : statusKey('plu-out.status.never', { count });
+      status.set({ fill: 'green', shape: 'dot', text });
     };
 
     /** Writes the file from the catalogue now; invalid items are left out and reported. */
@@ -148,6 +154,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      untrack();
       if (timer) {
         // A change not yet written goes to disk now: the scale's file must match the catalogue.
         clearTimeout(timer);

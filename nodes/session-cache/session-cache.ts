@@ -5,7 +5,8 @@ import type { Lease } from '../../lib/store/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
-import { track } from '../shared/live-registry';
+import { statusKey } from '../shared/status-text';
+import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
 type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number };
@@ -24,6 +25,7 @@ export = function register(RED: NodeAPI): void {
     const site = siteOf(RED, config.site);
     let lease: Lease | null = null;
     let cache: SessionCache | null = null;
+    let notRunning = '';
 
     const problem = typeof site === 'string' ? site : fields.errors.map((e) => e.message).join('; ') || null;
     if (!problem && typeof site !== 'string') {
@@ -31,24 +33,21 @@ export = function register(RED: NodeAPI): void {
         lease = site.lease();
         cache = new SessionCache(lease.db, { siteId: site.site!.siteId, expiryMs: expiryHours * HOUR });
       } catch (err) {
-        node.error(RED._('session-cache.errors.database', { error: (err as Error).message }));
+        notRunning = RED._('session-cache.errors.database', { error: (err as Error).message });
+        node.error(notRunning);
       }
     } else {
-      node.error(RED._('session-cache.errors.invalid', { problem: String(problem) }));
+      notRunning = RED._('session-cache.errors.invalid', { problem: String(problem) });
+      node.error(notRunning);
     }
-    const untrack = cache ? track('caches', node, cache) : () => undefined;
+    const untrack = cache ? track('caches', node, cache, { siteId: typeof site !== 'string' ? site.site!.siteId : null, expiryHours }) : trackBroken(node, notRunning);
     if (cache && expiryHours < SHIFT_HOURS) node.warn(RED._('session-cache.errors.short-expiry', { hours: expiryHours, shift: SHIFT_HOURS }));
 
     const showStatus = (): void => {
-      if (!cache) return status.set({ fill: 'red', shape: 'ring', text: RED._('session-cache.status.not-running') });
+      if (!cache) return status.set({ fill: 'red', shape: 'ring', text: statusKey('session-cache.status.not-running') });
       status.set(() => {
-        const sessions = cache!.sessions(Date.now()).length;
-        const batches = cache!.openBatches().length;
-        const reachable = cache!.isCloudReachable;
-        const parts = [RED._('session-cache.status.sessions', { count: sessions })];
-        parts.push(RED._(reachable ? 'session-cache.status.online' : 'session-cache.status.offline'));
-        if (batches) parts.push(RED._('session-cache.status.batches', { count: batches }));
-        return { fill: reachable ? 'green' : 'yellow', shape: reachable ? 'dot' : 'ring', text: parts.join(' · ') };
+        if (cache!.isCloudReachable) return { fill: 'green', shape: 'dot', text: statusKey('session-cache.status.sessions', { count: cache!.sessions(Date.now()).length }) };
+        return { fill: 'yellow', shape: 'ring', text: statusKey('session-cache.status.offline', { count: cache!.openBatches().length }) };
       });
     };
 

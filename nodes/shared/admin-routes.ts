@@ -1,15 +1,20 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, RequestHandler } from 'express';
-import { live } from './live-registry';
+import { live, findLive, broken, resolvedSettings } from './live-registry';
+import { currentProblems } from './problems';
+import { gatewayTimeZone } from '../../lib/dp401/scale-time';
 import type { SyncState } from '../../lib/store/event-store';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
 
 /**
  * Read-only admin views over HTTP, on Node-RED's admin app so they share its login:
- * GET /carnitrack/status, /devices, /sessions, /events, /batches need the
+ * GET /carnitrack/status, /devices, /sessions, /events, /batches, /resolved/:id need the
  * "carnitrack.read" permission (a "read" user has it), and so does GET /metrics (OpenMetrics
- * text for the plant's Prometheus). GET /carnitrack/health is open,
+ * text for the plant's Prometheus). The tab's two controls, POST
+ * /carnitrack/stores/:id/retry-failed and /carnitrack/links/:id/reconnect, need
+ * "carnitrack.write" (a user with "*" has it). GET /carnitrack/health is open,
  * tells only whether the edge works, and answers 503 when it does not (for HEALTHCHECK).
+ * Every time in these answers is an ISO 8601 string in UTC.
  */
 
 const registeredApps = new WeakSet<object>();
@@ -19,17 +24,30 @@ const STATES: SyncState[] = ['pending', 'synced', 'failed'];
 
 /** A query the caller got wrong: answered 400 with the reason, never 500. */
 class BadRequest extends Error {}
+/** No running node with that id: answered 404. */
+class NotFound extends Error {}
+
+/** The same record with the named epoch-millisecond fields as ISO strings (null stays null). */
+function isoTimes<T extends object, K extends keyof T>(row: T, keys: K[]): Omit<T, K> & Record<K, string | null> {
+  const out = { ...row } as Record<string, unknown>;
+  for (const k of keys) {
+    const v = out[k as string];
+    out[k as string] = typeof v === 'number' ? new Date(v).toISOString() : null;
+  }
+  return out as Omit<T, K> & Record<K, string | null>;
+}
 
 export function registerAdminRoutes(RED: NodeAPI): void {
-  const app = RED.httpAdmin as unknown as { get(path: string, ...h: RequestHandler[]): void };
+  const app = RED.httpAdmin as unknown as { get(path: string, ...h: RequestHandler[]): void; post(path: string, ...h: RequestHandler[]): void };
   if (!app || registeredApps.has(app)) return;
   registeredApps.add(app);
   const read = RED.auth.needsPermission('carnitrack.read') as unknown as RequestHandler;
+  const write = RED.auth.needsPermission('carnitrack.write') as unknown as RequestHandler;
   const json = (handler: (req: Request) => unknown): RequestHandler => (req, res: Response) => {
     try {
       res.json(handler(req));
     } catch (err) {
-      res.status(err instanceof BadRequest ? 400 : 500).json({ error: (err as Error).message });
+      res.status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : 500).json({ error: (err as Error).message });
     }
   };
 
@@ -52,6 +70,8 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     '/carnitrack/status',
     read,
     json(() => ({
+      gateway: { timeZone: gatewayTimeZone() },
+      problems: currentProblems(),
       cloud: [...live.links.values()].map((l) => ({ nodeId: l.nodeId, name: l.name, ...l.part.currentStatus })),
       stores: [...live.stores.values()].map((s) => ({ nodeId: s.nodeId, name: s.name, ...s.part.figures() })),
       scales: [...live.gateways.values()].map((g) => ({
@@ -62,7 +82,42 @@ export function registerAdminRoutes(RED: NodeAPI): void {
         devices: g.part.devices().length,
         ...g.part.counters,
       })),
+      settings: resolvedSettings(),
+      notRunning: [...broken.values()],
     })),
+  );
+
+  // What a node resolved its settings to (environment variables filled in), for its dialog.
+  app.get(
+    '/carnitrack/resolved/:id',
+    read,
+    json((req) => {
+      const e = findLive(String(req.params.id));
+      return { gateway: { timeZone: gatewayTimeZone() }, running: e !== null, resolved: e?.resolved ?? null, problem: broken.get(String(req.params.id))?.problem ?? null };
+    }),
+  );
+
+  app.post(
+    '/carnitrack/stores/:id/retry-failed',
+    write,
+    json((req) => {
+      const s = live.stores.get(String(req.params.id));
+      if (!s) throw new NotFound(`no running event-store with id ${String(req.params.id)}`);
+      return { requeued: s.part.retryFailed() };
+    }),
+  );
+
+  app.post(
+    '/carnitrack/links/:id/reconnect',
+    write,
+    json((req) => {
+      const l = live.links.get(String(req.params.id));
+      if (!l) throw new NotFound(`no running cloud-link with id ${String(req.params.id)}`);
+      // Connected already: nothing to do (the tab shows the button only while the link is down).
+      if (l.part.isConnected) return { reconnecting: false, reason: 'already connected' };
+      l.part.reconnectNow();
+      return { reconnecting: true };
+    }),
   );
 
   app.get('/metrics', read, (_req: Request, res: Response) => {
@@ -91,8 +146,8 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       return [...live.caches.values()].map((c) => ({
         nodeId: c.nodeId,
         cloudReachable: c.part.isCloudReachable,
-        sessions: c.part.sessions(now),
-        openBatches: c.part.openBatches(),
+        sessions: c.part.sessions(now).map((x) => isoTimes(x, ['updatedAt'])),
+        openBatches: c.part.openBatches().map((b) => isoTimes(b, ['startSentAt', 'endSentAt'])),
       }));
     }),
   );
@@ -107,7 +162,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       const limit = q.limit === undefined ? 100 : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new BadRequest(`limit must be a whole number from 1 to 10000, got "${String(q.limit)}"`);
       return [...live.stores.values()].flatMap((s) =>
-        s.part.store.recent({ deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit }),
+        s.part.store.recent({ deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit }).map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
       );
     }),
   );
@@ -116,7 +171,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     '/carnitrack/batches',
     read,
     json(() =>
-      [...live.stores.values()].flatMap((s) => s.part.ledger.recent(100).map((b) => ({ ...b, ...s.part.store.batchTotals(b.batchId) }))),
+      [...live.stores.values()].flatMap((s) => s.part.ledger.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...s.part.store.batchTotals(b.batchId) }))),
     ),
   );
 }

@@ -174,4 +174,76 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     assert.match(text, /^# TYPE carnitrack_events_stored counter$/m);
     assert.match(text, /^carnitrack_events_stored_total\{node="[^"]+",node_id="[0-9a-f]+"\} \d+$/m);
   });
+
+  it('gives the CarniTrack tab what it shows: problems in words, settings in use, ISO times, rejected events with reasons, retry and reconnect', async () => {
+    const auth = { Authorization: `Bearer ${await token()}` };
+    const get = async <T>(route: string): Promise<T> => {
+      const r = await fetch(url(route), { headers: auth });
+      assert.equal(r.status, 200, `${route}: ${r.status}`);
+      return (await r.json()) as T;
+    };
+    type Status = {
+      problems: Array<{ code: string; name: string; values: Record<string, unknown> }>;
+      settings: Array<{ type: string; nodeId: string; name: string; resolved: Record<string, unknown> }>;
+      gateway: { timeZone: string };
+    };
+    let status = await get<Status>('/carnitrack/status');
+    assert.deepEqual(status.problems, [], 'a healthy edge has no problems');
+    // ${TCP_PORT}, ${CLOUD_WS_URL} and the site database as the nodes resolved them.
+    const scales = status.settings.find((x) => x.type === 'dp401-in')!;
+    assert.equal(scales.name, 'DP-401 scales');
+    assert.equal(scales.resolved.port, tcpPort);
+    assert.equal(status.settings.find((x) => x.type === 'cloud-link')!.resolved.url, cloud.url);
+    assert.equal(status.settings.find((x) => x.type === 'carnitrack-site')!.resolved.databaseFile, path.join(userDir, 'data', 'carnitrack.db'));
+    const resolved = await get<{ running: boolean; resolved: { port: number }; gateway: { timeZone: string } }>(`/carnitrack/resolved/${scales.nodeId}`);
+    assert.equal(resolved.running, true);
+    assert.equal(resolved.resolved.port, tcpPort);
+    assert.equal(resolved.gateway.timeZone, status.gateway.timeZone);
+
+    const iso = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+    const [first] = await get<Array<{ storedAt: unknown; syncedAt: unknown }>>('/carnitrack/events?limit=1');
+    assert.match(String(first.storedAt), iso);
+    assert.match(String(first.syncedAt), iso);
+
+    // The Cloud rejects one scale's weighings: the tab gets them with the reason, then a retry.
+    cloud.faults.reject = { deviceId: 'SCALE-08', reason: 'SCALE-08 is not registered at this plant' };
+    const scale = await ScaleClient.connect(tcpPort);
+    scale.write(Buffer.concat([Buffer.from('SCALE-08'), weighingBytes({ netRaw: 888, grossRaw: 3388 }), CRLF]));
+    await scale.waitForOks(1, 15_000);
+    scale.destroy();
+    type Row = { deviceId: string; failReason: string | null };
+    let failed: Row[] = [];
+    await waitFor(async () => (failed = await get<Row[]>('/carnitrack/events?state=failed')).length === 1, 'the rejected weighing', 15_000);
+    assert.deepEqual(failed.map((e) => [e.deviceId, e.failReason]), [['SCALE-08', 'SCALE-08 is not registered at this plant']]);
+    status = await get<Status>('/carnitrack/status');
+    assert.deepEqual(status.problems.map((p) => [p.code, p.values.count]), [['failed-events', 1]]);
+
+    const storeId = status.settings.find((x) => x.type === 'event-store')!.nodeId;
+    assert.equal((await fetch(url(`/carnitrack/stores/${storeId}/retry-failed`), { method: 'POST' })).status, 401, 'no retry without a login');
+    assert.equal((await fetch(url('/carnitrack/stores/nope/retry-failed'), { method: 'POST', headers: auth })).status, 404);
+    cloud.faults.reject = null;
+    const retry = await fetch(url(`/carnitrack/stores/${storeId}/retry-failed`), { method: 'POST', headers: auth });
+    assert.equal(retry.status, 200);
+    assert.deepEqual(await retry.json(), { requeued: 1 });
+    await waitFor(async () => (await get<Row[]>('/carnitrack/events?state=failed')).length === 0, 'the retried event to be accepted', 15_000);
+    assert.equal((await get<Array<{ syncState: string }>>('/carnitrack/events?device=SCALE-08'))[0].syncState, 'synced');
+
+    // Reconnect now: nothing to do while connected; after an outage it connects at once.
+    const linkId = status.settings.find((x) => x.type === 'cloud-link')!.nodeId;
+    const reconnect = async (): Promise<unknown> => {
+      const r = await fetch(url(`/carnitrack/links/${linkId}/reconnect`), { method: 'POST', headers: auth });
+      assert.equal(r.status, 200);
+      return r.json();
+    };
+    assert.deepEqual(await reconnect(), { reconnecting: false, reason: 'already connected' });
+    const link = async (): Promise<{ connected: boolean; attempt: number }> => (await get<{ cloud: Array<{ connected: boolean; attempt: number }> }>('/carnitrack/status')).cloud[0];
+    cloud.faults.refuseUntil = Date.now() + 60_000;
+    cloud.dropConnections();
+    await waitFor(async () => (await link()).attempt >= 2, 'two refused attempts', 20_000);
+    // The button starts over: the backoff is reset and the next attempt is made now.
+    assert.deepEqual(await reconnect(), { reconnecting: true });
+    await waitFor(async () => (await link()).attempt === 1, 'a fresh first attempt', 5_000);
+    cloud.faults.refuseUntil = 0;
+    await waitFor(async () => (await link()).connected, 'the link up again', 15_000);
+  });
 });

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import helper = require('node-red-node-test-helper');
 import type { NodeModule, TestNode } from 'node-red-node-test-helper';
 import { weighingBytes, CRLF } from './lines';
+import { parseStatusKey } from '../../nodes/shared/status-text';
 
 helper.init(require.resolve('node-red'));
 export { helper };
@@ -15,14 +16,27 @@ const projectRoot = path.resolve(__dirname, '..', '..', '..');
  * This wraps a node module so RED._ reads the node's real en-US catalogue: tests see the
  * text a person sees, and a key missing from the catalogue fails the test.
  */
-export function withCatalog(register: (RED: never) => void, name: string): NodeModule {
+function translator(name: string): (key: string, vars?: Record<string, unknown>) => string {
   const catalog = JSON.parse(fs.readFileSync(path.join(projectRoot, 'locales', 'en-US', `${name}.json`), 'utf8')) as Record<string, unknown>;
-  const translate = (key: string, vars: Record<string, unknown> = {}): string => {
+  return (key: string, vars: Record<string, unknown> = {}): string => {
     let v: unknown = catalog;
     for (const part of key.split('.')) v = (v as Record<string, unknown> | undefined)?.[part];
     if (typeof v !== 'string') throw new Error(`message key ${key} is missing from locales/en-US/${name}.json`);
-    return v.replace(/__(\w+)__/g, (_m, k: string) => String(vars[k]));
+    return v.replace(/__(\w+)__/g, (_m, k: string) => {
+      if (!(k in vars)) throw new Error(`message key ${key} needs __${k}__, which was not given`);
+      return String(vars[k]);
+    });
   };
+}
+
+/** A node status text as the editor shows it in English (statuses are keys: nodes/shared/status-text.ts). */
+export function shownStatus(nodeType: string, text: unknown): string {
+  const { key, values } = parseStatusKey(String(text));
+  return translator(nodeType)(key, values);
+}
+
+export function withCatalog(register: (RED: never) => void, name: string): NodeModule {
+  const translate = translator(name);
   return (RED: never) => {
     const wrapped = new Proxy(RED as object, {
       get: (target, prop, receiver) => (prop === '_' ? translate : Reflect.get(target, prop, receiver)),
@@ -44,11 +58,14 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls until `check` holds; bounded in time, fails with `what` in the message. */
-export async function waitFor(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/** Polls a check until it holds; an async check (an HTTP request, say) is polled every 100 ms. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  while (!check()) {
+  for (;;) {
+    const r = check();
+    if (typeof r === 'boolean' ? r : await r) return;
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((res) => setTimeout(res, typeof r === 'boolean' ? 10 : 100));
   }
 }
 
@@ -80,7 +97,11 @@ interface SpyCall {
  */
 export function calls(node: TestNode, method: 'warn' | 'error' | 'status' | 'log'): () => unknown[][] {
   const spy = (node as unknown as Record<string, { getCalls(): SpyCall[] }>)[method];
-  return () => spy.getCalls().filter((c) => c.thisValue === node).map((c) => c.args);
+  const type = (node as unknown as { type: string }).type;
+  // Statuses read as the editor shows them, in English; a key missing from the catalogue throws.
+  const shown = (args: unknown[]): unknown[] =>
+    method === 'status' ? [{ ...(args[0] as object), text: shownStatus(type, (args[0] as { text?: unknown }).text) }, ...args.slice(1)] : args;
+  return () => spy.getCalls().filter((c) => c.thisValue === node).map((c) => shown(c.args));
 }
 
 /** A raw TCP client standing in for a scale's WiFi module. */

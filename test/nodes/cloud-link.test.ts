@@ -7,6 +7,7 @@ import siteModule = require('../../nodes/carnitrack-site/carnitrack-site');
 import sessionCacheModule = require('../../nodes/session-cache/session-cache');
 import eventStoreModule = require('../../nodes/event-store/event-store');
 import cloudLinkModule = require('../../nodes/cloud-link/cloud-link');
+import { currentProblems } from '../../nodes/shared/problems';
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep } from '../helpers/node-red';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
@@ -78,9 +79,9 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
   let cloud: ReferenceCloud;
   const clients: ScaleClient[] = [];
 
-  async function start(link: Record<string, unknown> = {}) {
+  async function start(link: Record<string, unknown> = {}, apiKey = API_KEY) {
     const url = typeof link.url === 'string' ? link.url : cloud.url;
-    await helper.load(modules, edgeFlow(tcpPort, dbFile, url, link), { link: { apiKey: API_KEY } });
+    await helper.load(modules, edgeFlow(tcpPort, dbFile, url, link), { link: { apiKey } });
     const n = {
       in: helper.getNode('in'),
       link: helper.getNode('link'),
@@ -90,7 +91,7 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
       acks: collect(helper.getNode('acks')),
     };
     const st = calls(n.in, 'status');
-    await waitFor(() => st().some((s) => /listening/.test(String((s[0] as { text?: string }).text))), 'dp401-in to listen');
+    await waitFor(() => st().some((s) => /no scale|scales:/.test(String((s[0] as { text?: string }).text))), 'dp401-in to listen');
     return n;
   }
   /** Links that came up: a status saying connected after one that did not. */
@@ -229,6 +230,15 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     const beats = cloud.received.filter((m) => m.type === 'device_heartbeat').map((m) => [m.payload.deviceId, m.payload.heartbeatCount, m.payload.globalDeviceId]);
     assert.deepEqual(beats.sort(), [['SCALE-01', 3, 'SITE01-SCALE-01'], ['SCALE-02', 7, 'SITE01-SCALE-02']]);
     assert.ok(!cloud.received.some((m) => m.type === 'event' && m.payload.localEventId === 'not-kept'), 'events are not queued in memory');
+  });
+
+  it('says in words that the Cloud refused the API key: a short red status, and the problem for the tab', async () => {
+    const n = await start({}, 'not-the-key');
+    const st = calls(n.link, 'status');
+    const linkProblems = (): Array<[string, unknown]> => currentProblems().filter((p) => p.nodeId === 'link').map((p) => [p.code, p.values.url]);
+    await waitFor(() => linkProblems().length > 0, 'a problem for the link', 10_000);
+    assert.deepEqual(linkProblems(), [['key-refused', cloud.url]]);
+    await waitFor(() => st().some((s) => (s[0] as { text: string; fill: string }).text === 'key refused' && (s[0] as { fill: string }).fill === 'red'), 'the key refused status');
   });
 
   it('is refused while the Cloud refuses connections, and connects when it accepts again', async () => {

@@ -2,6 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
 import type { FlowNode } from 'node-red-node-test-helper';
 import dp401InModule = require('../../nodes/dp401-in/dp401-in');
+import { live } from '../../nodes/shared/live-registry';
+import { currentProblems } from '../../nodes/shared/problems';
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep, type Msg } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { encodeText } from '../../lib/dp401/weighing-line';
@@ -52,7 +54,7 @@ describe('dp401-in node (real sockets)', function () {
     const warnings = calls(node, 'warn');
     const errors = calls(node, 'error');
     const statuses = calls(node, 'status');
-    await waitFor(() => statuses().some((s) => /listening|scale/.test(String((s[0] as { text?: string }).text))), 'the node to listen');
+    await waitFor(() => statuses().some((s) => /no scale|scales:/.test(String((s[0] as { text?: string }).text))), 'the node to listen');
     return { node, events, devices, warnings, errors, statuses };
   }
 
@@ -98,8 +100,8 @@ describe('dp401-in node (real sockets)', function () {
     const scale = await connect();
     scale.write(Buffer.concat([Buffer.from('SCALE-02'), weighingBytes({ grossRaw: 1250, tareRaw: 0, netRaw: 1250 }), CRLF]));
     await waitFor(
-      () => statuses().some((s) => (s[0] as { text: string }).text === '1 scale(s) · SCALE-02 1.250 kg'),
-      'status "1 scale(s) · SCALE-02 1.250 kg"',
+      () => statuses().some((s) => (s[0] as { text: string }).text === 'scales: 1 · 1.250 kg'),
+      'status "scales: 1 · 1.250 kg"',
     );
     const last = statuses()[statuses().length - 1][0] as { fill: string };
     assert.equal(last.fill, 'green');
@@ -128,7 +130,7 @@ describe('dp401-in node (real sockets)', function () {
   });
 
   it('answers OK to a duplicate but sends it as duplicate_suppressed, not as a new event', async () => {
-    const { events, devices, statuses } = await load();
+    const { events, devices } = await load();
     const scale = await connect();
     const line = Buffer.concat([weighingBytes(), CRLF]);
     scale.write(Buffer.concat([Buffer.from('SCALE-01'), line]));
@@ -140,7 +142,8 @@ describe('dp401-in node (real sockets)', function () {
     const dup = devices.find((m) => m.topic === 'duplicate_suppressed')!.payload as { originalEventId: string; raw: string };
     assert.equal(dup.originalEventId, (events[0].payload as EventPayload).localEventId);
     assert.match(dup.raw, /10:30:01/);
-    await waitFor(() => statuses().some((s) => /1 dup/.test((s[0] as { text: string }).text)), 'the duplicate counted in the status');
+    // The count is for the CarniTrack tab (the status stays short).
+    assert.equal(live.gateways.get('in')!.part.deviceViews()[0].duplicateCount, 1);
   });
 
   it('in store mode, the duplicate OK waits for the original to be stored', async () => {
@@ -284,10 +287,13 @@ describe('dp401-in node (real sockets)', function () {
     const errors = calls(node, 'error');
     const st = calls(node, 'status');
     await waitFor(() => st().length > 0 && errors().length >= 2, 'status and errors');
-    assert.match(String((st()[0][0] as { text: string }).text), /invalid setting: port, weightUnit/);
+    assert.match(String((st()[0][0] as { text: string }).text), /^invalid settings$/);
     assert.equal((st()[0][0] as { fill: string }).fill, 'red');
     assert.ok(errors().some((e) => /port must be a whole number from 1 to 65535, got "99999"/.test(String(e[0]))));
     assert.ok(errors().some((e) => /weightUnit/.test(String(e[0]))));
+    const [problem, ...more] = currentProblems();
+    assert.deepEqual([problem.code, problem.values.type, more.length], ['not-running', 'dp401-in', 0]);
+    assert.match(String(problem.values.problem), /port must be a whole number/);
     node.receive({ topic: 'ack', payload: {} });
     await waitFor(() => errors().some((e) => /not running/.test(String(e[0]))), 'input refused with a reason');
   });
@@ -299,11 +305,14 @@ describe('dp401-in node (real sockets)', function () {
     const node = helper.getNode('in');
     const statuses = calls(node, 'status');
     const errors = calls(node, 'error');
-    await waitFor(() => statuses().some((s) => /port \d+ in use · retry in 1 s/.test((s[0] as { text: string }).text)), 'the port-in-use status');
+    await waitFor(() => statuses().some((s) => /^port \d+ in use$/.test((s[0] as { text: string }).text)), 'the port-in-use status');
     assert.equal((statuses().find((s) => /in use/.test((s[0] as { text: string }).text))![0] as { fill: string }).fill, 'red');
     assert.ok(errors().some((e) => /EADDRINUSE/.test(String(e[0]))));
+    // The tab names it in words, with the port.
+    assert.deepEqual(currentProblems().map((p) => [p.nodeId, p.code, p.values.port]), [['in', 'port-in-use', port]]);
     await new Promise<void>((r) => blocker.close(() => r()));
-    await waitFor(() => /listening on/.test(String((statuses()[statuses().length - 1][0] as { text: string }).text)), 'the node to listen after the port was freed', 10_000);
+    await waitFor(() => /^no scale · :\d+$/.test(String((statuses()[statuses().length - 1][0] as { text: string }).text)), 'the node to listen after the port was freed', 10_000);
+    assert.deepEqual(currentProblems(), []);
     const scale = await connect();
     scale.write(Buffer.concat([Buffer.from('SCALE-01'), weighingBytes(), CRLF]));
     await scale.waitForOks(1);

@@ -57,7 +57,7 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
       status: collect(helper.getNode('status')),
     };
     const st = calls(n.in, 'status');
-    await waitFor(() => st().some((s) => /listening/.test(String((s[0] as { text?: string }).text))), 'dp401-in to listen');
+    await waitFor(() => st().some((s) => /no scale|scales:/.test(String((s[0] as { text?: string }).text))), 'dp401-in to listen');
     return n;
   }
   type Nodes = Awaited<ReturnType<typeof start>>;

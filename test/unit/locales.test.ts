@@ -38,4 +38,18 @@ describe('message catalogues', () => {
       }
     });
   }
+
+  // Node-RED's guidance: a status wider than its node overlaps the neighbours; keep it short.
+  it('keeps every node status short (at most 24 characters with typical figures), in every language', () => {
+    const sample: Record<string, string> = { kg: '12.345', when: '12:34:56', port: '3001' };
+    for (const lang of ['en-US', ...languages]) {
+      for (const f of files.filter((x) => x.endsWith('.json'))) {
+        for (const [k, v] of flatten(JSON.parse(fs.readFileSync(path.join(localesDir, lang, f), 'utf8')))) {
+          if (!/^[a-z0-9-]+\.status\./.test(k)) continue;
+          const shown = v.replace(/__(\w+)__/g, (_m, name: string) => sample[name] ?? '99');
+          assert.ok(shown.length <= 24, `${lang}/${f} ${k}: "${shown}" is ${shown.length} characters`);
+        }
+      }
+    }
+  });
 });

@@ -1,0 +1,68 @@
+import { live, broken } from './live-registry';
+import { OK_LATE_MS } from '../../lib/dp401/scale-gateway';
+import { classifyLinkReason } from '../../lib/cloud/link-reason';
+
+/**
+ * What is wrong with the running CarniTrack nodes, as codes with figures: the editor's tab
+ * words them in the editor's language (locales/<lang>/carnitrack-sidebar.json, "problem.*")
+ * and names the node, so a plant engineer reads "port 3001 is taken by another program", not
+ * "EADDRINUSE". Worst first.
+ */
+export interface Problem {
+  nodeId: string;
+  name: string;
+  severity: 'error' | 'warning';
+  code:
+    | 'not-running'
+    | 'port-in-use'
+    | 'cannot-listen'
+    | 'no-ok'
+    | 'scale-stale'
+    | 'key-refused'
+    | 'cloud-down'
+    | 'disk-low'
+    | 'backlog-old'
+    | 'write-failed'
+    | 'failed-events'
+    | 'offline-batches';
+  values: Record<string, string | number>;
+}
+
+export function currentProblems(): Problem[] {
+  const out: Problem[] = [];
+  const add = (e: { nodeId: string; name: string }, severity: Problem['severity'], code: Problem['code'], values: Problem['values'] = {}): void => {
+    out.push({ nodeId: e.nodeId, name: e.name, severity, code, values });
+  };
+  for (const b of broken.values()) add(b, 'error', 'not-running', { type: b.type, problem: b.problem });
+  for (const g of live.gateways.values()) {
+    const gw = g.part;
+    const bindErr = gw.lastBindError;
+    if (bindErr) {
+      if (bindErr.code === 'EADDRINUSE') add(g, 'error', 'port-in-use', { port: gw.settings.port });
+      else add(g, 'error', 'cannot-listen', { port: gw.settings.port, error: bindErr.code ?? bindErr.message });
+    }
+    const waitMs = gw.oldestPendingAckMs();
+    if (waitMs > OK_LATE_MS) add(g, 'error', 'no-ok', { count: gw.pendingAckCount, seconds: Math.round(waitMs / 1000) });
+    for (const d of gw.devices()) if (d.health === 'stale') add(g, 'warning', 'scale-stale', { device: d.deviceId ?? d.sourceIp });
+  }
+  for (const l of live.links.values()) {
+    const s = l.part.currentStatus;
+    if (s.connected || s.state === 'stopped' || (s.state === 'connecting' && s.attempt === 0)) continue;
+    const why = classifyLinkReason(s.reason);
+    if (why === 'key-refused') add(l, 'error', 'key-refused', { url: String(l.resolved.url ?? '') });
+    else add(l, 'warning', 'cloud-down', { why, detail: s.reason ?? '', attempt: s.attempt });
+  }
+  for (const st of live.stores.values()) {
+    const fig = st.part.figures(true);
+    for (const a of fig.alarmCodes) {
+      const { code, ...values } = a;
+      add(st, code === 'backlog-old' ? 'warning' : 'error', code, values);
+    }
+    if (fig.failed) add(st, 'warning', 'failed-events', { count: fig.failed });
+  }
+  for (const c of live.caches.values()) {
+    const open = c.part.openBatches().length;
+    if (!c.part.isCloudReachable) add(c, 'warning', 'offline-batches', { count: open });
+  }
+  return out.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+}
