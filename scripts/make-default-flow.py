@@ -1,4 +1,5 @@
-# Generates flows/carnitrack-default.json (the default flow, laid out in groups):
+# Generates flows/carnitrack-default.json (the default flow, laid out in groups), the dashboard
+# example (the same flow plus a FlowFuse Dashboard 2 page) and the small examples:
 #   python3 scripts/make-default-flow.py
 # Edit the layout here, or edit the flow in the editor and export it over the file.
 import json
@@ -57,10 +58,14 @@ for d in nodes:
 # rest are dropped here (never queued), so a busy plant cannot fill memory through the debug tab.
 n('livelimit','delay',180,350,[['fmtsw']],name="at most 20/s",pauseType="rate",timeout="5",timeoutUnits="seconds",rate="20",nbRateUnits="1",rateUnits="second",randomFirst="1",randomLast="5",randomUnits="seconds",drop=True,allowrate=False,outputs=1)
 n('fmtsw','switch',180,410,[['fmt']],name="weighings",property="topic",propertyType="msg",rules=[{"t":"eq","v":"event","vt":"str"}],checkall="true",repair=False,outputs=1)
+# Entry points for the small examples (backup, retry-failed, plu-update): their link out
+# nodes point at these ids, so they work once imported next to this flow.
+n('to_store','link in',510,200,[['store']],name="to event store",links=[])
+n('to_plu','link in',880,350,[['plu']],name="to PLU file",links=[])
 g('g1','Scales',['c_scales','scales','devsw'],34,39,492,194,"#f5e0d8")
-g('g2','Tagging & storage',['c_store','cache','store','storestatus'],324,39,0,0,"#fbeee6")
+g('g2','Tagging & storage',['c_store','cache','store','storestatus','to_store'],324,39,0,0,"#fbeee6")
 g('g3','Cloud',['c_cloud','link','cloudsw','other'],784,39,0,0,"#e8eef8")
-g('g4','PLU',['c_plu','plu','pluinfo'],1214,219,0,0,"#eef5e6")
+g('g4','PLU',['c_plu','to_plu','plu','pluinfo'],1214,219,0,0,"#eef5e6")
 g('g5','Watch',['c_watch','livelimit','fmtsw','fmt','weights','catch','errors','status','statusdbg'],34,259,0,0,"#f0f0f0")
 # groups: nodes must carry g; recompute boxes roughly from member positions
 byid={d['id']:d for d in nodes}
@@ -72,6 +77,114 @@ for grp in [d for d in nodes if d['type']=='group']:
     ys=[byid[m]['y'] for m in grp['nodes']]
     for m in grp['nodes']: byid[m]['g']=grp['id']
     grp['x']=int(left-20); grp['y']=min(ys)-45; grp['w']=int(right-left+40); grp['h']=max(ys)-min(ys)+75
-out = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'flows', 'carnitrack-default.json')
-json.dump(nodes, open(out, 'w'), indent=4, ensure_ascii=False)
-print(f'{len(nodes)} nodes written to {os.path.normpath(out)}')
+here = os.path.dirname(os.path.abspath(__file__))
+def write(name, flow):
+    out = os.path.join(here, '..', 'flows', name)
+    with open(out, 'w') as f:
+        json.dump(flow, f, indent=4, ensure_ascii=False)
+        f.write('\n')
+    print(f'{len(flow)} nodes written to {os.path.normpath(out)}')
+write('carnitrack-default.json', nodes)
+default_nodes = json.loads(json.dumps(nodes))
+
+# --- The dashboard example: the default flow plus a FlowFuse Dashboard 2 page (own ids). ---
+# Needs @flowfuse/node-red-dashboard (Manage palette). Import it instead of the default flow.
+D='cd00000000000001'
+dids={}
+def di(name):
+    if name not in dids: dids[name]='cd%014x'%(len(dids)+2)
+    return dids[name]
+remap={T:D, **{v:di('d_'+k) for k,v in ids.items()}}
+dash=[]
+for d in default_nodes:
+    d=json.loads(json.dumps(d))
+    d['id']=remap[d['id']]
+    for key in ('z','g','site'):
+        if key in d and d[key] in remap: d[key]=remap[d[key]]
+    if 'nodes' in d: d['nodes']=[remap[m] for m in d['nodes']]
+    if 'wires' in d: d['wires']=[[remap[w] for w in out] for out in d['wires']]
+    dash.append(d)
+dash[0]['label']='CarniTrack Edge + dashboard'
+dash[0]['info']+="\n\nThe Dashboard group feeds a FlowFuse Dashboard 2 page at /dashboard: the latest weight of each scale, a chart of the last 10 minutes (at most 500 points) and the Cloud backlog."
+byd={d['id']:d for d in dash}
+CONFIG=('ui-base','ui-theme','ui-page','ui-group')
+def dn(key,typ,x,y,wires=None,**kw):
+    d={"id":di(key),"type":typ}
+    if typ not in CONFIG: d["z"]=D
+    d.update(kw)
+    if typ not in CONFIG:
+        d["x"]=x; d["y"]=y
+        d["wires"]=[[di(w) for w in out] for out in (wires or [])]
+    dash.append(d)
+    return d
+LATEST = """// One row per scale, the latest weighing; bounded (at most 100 scales).
+const rows = context.get('rows') || {};
+const e = msg.payload;
+rows[e.deviceId] = {
+    scale: e.deviceId,
+    product: e.productName,
+    kg: (e.weightGrams / 1000).toFixed(3),
+    animal: e.animalTag || (e.offlineBatchId ? 'offline batch' : ''),
+    time: String(e.scaleTimestamp || '').slice(11, 19)
+};
+const ids = Object.keys(rows).sort();
+while (ids.length > 100) delete rows[ids.shift()];
+context.set('rows', rows);
+msg.payload = ids.map((id) => rows[id]);
+return msg;"""
+dn('ui_base','ui-base',0,0,name="CarniTrack",path="/dashboard",appIcon="",includeClientData=True,acceptsClientConfig=["ui-notification","ui-control"],showPathInSidebar=False,headerContent="page",navigationStyle="default",titleBarStyle="default",showReconnectNotification=True,notificationDisplayTime=1,showDisconnectNotification=True,allowInstall=False)
+dn('ui_theme','ui-theme',0,0,name="CarniTrack",colors={"surface":"#7a3b2e","primary":"#b5523b","bgPage":"#f7f1ee","groupBg":"#ffffff","groupOutline":"#e3d3cc"},sizes={"density":"default","pagePadding":"12px","groupGap":"12px","groupBorderRadius":"4px","widgetGap":"12px"})
+dn('ui_page','ui-page',0,0,name="Plant floor",ui=di('ui_base'),path="/",icon="scale-balance",layout="grid",theme=di('ui_theme'),breakpoints=[{"name":"Default","px":0,"cols":3},{"name":"Tablet","px":576,"cols":6},{"name":"Small Desktop","px":768,"cols":9},{"name":"Desktop","px":1024,"cols":12}],order=1,className="",visible="true",disabled="false")
+dn('grp_scales','ui-group',0,0,name="Live weights",page=di('ui_page'),width=6,height=1,order=1,showTitle=True,className="",visible="true",disabled="false",groupType="default")
+dn('grp_cloud','ui-group',0,0,name="Cloud backlog",page=di('ui_page'),width=6,height=1,order=2,showTitle=True,className="",visible="true",disabled="false",groupType="default")
+dn('c_dash','comment',250,660,[],name="Dashboard: /dashboard (needs @flowfuse/node-red-dashboard)",info="Weighings come from the bounded live branch (at most 20 a second), store figures from event-store's third output every 10 s. Nothing here grows with load: the table keeps one row per scale (at most 100), the chart drops points older than 10 minutes and keeps at most 500.")
+dn('latest','function',220,720,[['table']],name="latest per scale",func=LATEST,outputs=1,timeout=0,noerr=0,initialize="",finalize="",libs=[])
+dn('table','ui-table',440,720,None,group=di('grp_scales'),name="scales",label="Scales",order=1,width=6,height=0,maxrows=0,passthru=False,autocols=True,showSearch=False,deselect=True,selectionType="none",columns=[],mobileBreakpoint="sm",mobileBreakpointType="defaults",action="replace",className="")
+dn('point','change',220,780,[['chart']],name="kg per scale",rules=[{"t":"set","p":"topic","pt":"msg","to":"payload.deviceId","tot":"msg"},{"t":"set","p":"payload","pt":"msg","to":"payload.weightGrams / 1000","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
+dn('chart','ui-chart',440,780,None,group=di('grp_scales'),name="weights",label="Weights (kg, last 10 min)",order=2,chartType="scatter",category="topic",categoryType="msg",xAxisLabel="",xAxisProperty="",xAxisPropertyType="timestamp",xAxisType="time",xAxisFormat="",xAxisFormatType="auto",xmin="",xmax="",yAxisLabel="kg",yAxisProperty="payload",yAxisPropertyType="msg",ymin="",ymax="",bins=10,action="append",stackSeries=False,pointShape="circle",pointRadius=4,showLegend=True,removeOlder=10,removeOlderUnit="60",removeOlderPoints="500",colors=["#b5523b","#0095FF","#2CA02C","#FF7F0E","#A347E1","#D62728","#9467BD","#8C564B","#17BECF"],textColor=["#666666"],textColorDefault=True,gridColor=["#e5e5e5"],gridColorDefault=True,width=6,height=6,className="",interpolation="linear")
+dn('figsw','switch',220,840,[['backlog','oldest']],name="store figures",property="topic",propertyType="msg",rules=[{"t":"eq","v":"store_status","vt":"str"}],checkall="true",repair=False,outputs=1)
+dn('backlog','ui-text',440,840,None,group=di('grp_cloud'),order=1,width=6,height=1,name="backlog",label="Waiting for the Cloud",format="{{msg.payload.pending}} events",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload",valueType="msg")
+dn('oldest','ui-text',440,900,None,group=di('grp_cloud'),order=2,width=6,height=1,name="oldest",label="Oldest unsent (s)",format="{{msg.payload.oldestPendingAgeS ?? 0}}",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload",valueType="msg")
+# Wire the dashboard in: the bounded weighings branch and event-store's status output.
+byd[remap[i('fmtsw')]]['wires'][0] += [di('latest'), di('point')]
+byd[remap[i('store')]]['wires'][2].append(di('figsw'))
+members=('c_dash','latest','table','point','chart','figsw','backlog','oldest')
+for k in members:
+    next(d for d in dash if d['id']==di(k))['g']=di('g_dash')
+dash.append({"id":di('g_dash'),"type":"group","z":D,"name":"Dashboard","style":{"fill":"#f7e8f0","fill-opacity":"0.35","label":True,"color":"#000000"},"nodes":[di(k) for k in members],"x":34,"y":615,"w":600,"h":320})
+write('carnitrack-dashboard.json', dash)
+
+# --- Small examples, imported next to the default flow (no tab of their own). ---
+def small(name, prefix, items):
+    flow=[]
+    nid=lambda k: '%s%013x'%(prefix,k)
+    for k,(typ,x,y,wires,kw) in enumerate(items):
+        d={"id":nid(k+1),"type":typ,"x":x,"y":y}
+        d.update(kw)
+        if wires is not None: d["wires"]=[[nid(w) for w in out] for out in wires]
+        flow.append(d)
+    write(name, flow)
+# A scale on its own: no site, no Cloud; OK on receipt. Port 3002 so it runs beside the default flow.
+small('standalone-scale.json','ce1',[
+    ('comment',160,60,[],dict(name="One DP-401 on port 3002, nothing stored",info="A scale on its own: dp401-in answers OK on receipt (nothing is stored, no Cloud), for a test bench or a scale that only shows weights. Point the scale at this gateway, port 3002.")),
+    ('dp401-in',160,120,[[3],[4]],dict(name="test scale",port="3002",bindAddress="0.0.0.0",allowedSources="",maxConnections=4,maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,addressMap="",ackMode="receipt")),
+    ('change',380,100,[[5]],dict(name="kg",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.deviceId & \" · \" & payload.productName & \" · \" & $formatNumber(payload.weightGrams / 1000, \"0.000\") & \" kg\"","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})),
+    ('debug',380,160,[],dict(name="scale connects and heartbeats",active=False,tosidebar=True,console=False,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")),
+    ('debug',580,100,[],dict(name="test scale weights",active=True,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")),
+])
+small('plu-update.json','ce2',[
+    ('comment',170,60,[],dict(name="Add or change a PLU by hand (needs the default flow)",info="Sends one plu_updated message to the default flow's 'to PLU file' link: plu-out stores it in the catalogue and rewrites plu.txt. Edit the inject's JSON for your product.")),
+    ('inject',170,120,[[3]],dict(name="PLU 42: KUZU KOL",props=[{"p":"topic","vt":"str"},{"p":"payload"}],repeat="",crontab="",once=False,onceDelay=0.1,topic="plu_updated",payload="{\"pluCode\":\"42\",\"name\":\"KUZU KOL\",\"price\":54990,\"department\":3,\"barcode\":\"2000042\",\"tareGrams\":0}",payloadType="json")),
+    ('link out',370,120,None,dict(name="to PLU file",mode="link",links=[i('to_plu')])),
+])
+small('backup.json','ce3',[
+    ('comment',170,60,[],dict(name="Back up the site database every night (needs the default flow)",info="At 02:30 every night event-store makes an online backup (SQLite's backup API, so scales keep weighing) to backups/carnitrack-<date>.db in the Node-RED user directory. backup_done comes out of event-store's third output.")),
+    ('inject',170,120,[[3]],dict(name="02:30 nightly",props=[{"p":"topic","vt":"str"}],repeat="",crontab="30 02 * * *",once=False,onceDelay=0.1,topic="backup",payload="",payloadType="date")),
+    ('change',370,120,[[4]],dict(name="dated file",rules=[{"t":"set","p":"payload","pt":"msg","to":"'backups/carnitrack-' & $substring($now(), 0, 10) & '.db'","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})),
+    ('link out',550,120,None,dict(name="to event store",mode="link",links=[i('to_store')])),
+])
+small('retry-failed.json','ce4',[
+    ('comment',170,60,[],dict(name="Send rejected events again (needs the default flow)",info="After fixing what the Cloud rejected (the CarniTrack tab lists the reasons), click the inject's button: event-store queues every rejected event again. The tab's 'Send again' button does the same.")),
+    ('inject',170,120,[[3]],dict(name="retry rejected events",props=[{"p":"topic","vt":"str"}],repeat="",crontab="",once=False,onceDelay=0.1,topic="retry_failed",payload="",payloadType="date")),
+    ('link out',370,120,None,dict(name="to event store",mode="link",links=[i('to_store')])),
+])

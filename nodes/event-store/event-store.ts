@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { StoreService, type StoreFigures } from '../../lib/store/store-service';
 import { NumberFields } from '../../lib/util/config-fields';
@@ -214,7 +215,9 @@ export = function register(RED: NodeAPI): void {
           case 'backup': {
             const target = typeof msg.payload === 'string' ? msg.payload : payload.path;
             if (typeof target !== 'string' || !target) throw new Error(RED._('event-store.errors.backup-path'));
-            const done = await service.backup(target);
+            // A relative path is taken from the Node-RED user directory, as the site database's is.
+            const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
+            const done = await service.backup(path.resolve(userDir, target));
             send([null, null, { topic: 'backup_done', payload: done }]);
             break;
           }

@@ -88,7 +88,7 @@ describe('node-red-admin and the Admin API against a gateway with a login (real 
       env: { ...process.env, NODE_RED_PASSWORD: 's3cret-pw' },
       encoding: 'utf8',
     });
-    assert.match(out, /deployed carnitrack-default.json \(30 nodes\)/);
+    assert.match(out, /deployed carnitrack-default.json \(32 nodes\)/);
     await waitFor(() => /listening for DP-401 scales/.test(red!.output), 'the deployed flow to run', 20_000);
     assert.match(red!.output, /site database .*carnitrack\.db/);
   });
