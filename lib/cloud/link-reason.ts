@@ -3,10 +3,11 @@
  * the WebSocket or the socket gave ("Unexpected server response: 401", "connect ECONNREFUSED
  * 127.0.0.1:9", ...). The raw text stays available as the detail.
  */
-export type LinkReasonCode = 'key-refused' | 'refused' | 'not-found' | 'timeout' | 'certificate' | 'closed' | 'half-open' | 'other';
+export type LinkReasonCode = 'key-refused' | 'server-error' | 'refused' | 'not-found' | 'timeout' | 'certificate' | 'closed' | 'half-open' | 'other';
 
 const RULES: Array<[RegExp, LinkReasonCode]> = [
   [/Unexpected server response: (401|403)\b/, 'key-refused'],
+  [/Unexpected server response: 5\d\d\b/, 'server-error'],
   [/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH/, 'refused'],
   [/ENOTFOUND|EAI_AGAIN|Unexpected server response: 404\b/, 'not-found'],
   [/ETIMEDOUT|[Oo]pening handshake has timed out|timed? ?out/, 'timeout'],

@@ -80,6 +80,8 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
         CLOUD_API_KEY: 'editor-key',
         ADMIN_USER: 'engineer',
         ADMIN_PASSWORD_HASH: bcrypt.hashSync('editor-pw', 8),
+        // The gateway's zone differs from the browser's (below): dialogs must show the gateway's.
+        TZ: 'Europe/Istanbul',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -93,7 +95,7 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
       headless: true,
       args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
-    page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, locale: 'en-US' });
+    page = await browser.newPage({ viewport: { width: 1600, height: 1000 }, locale: 'en-US', timezoneId: 'America/Sao_Paulo' });
     // Errors count from the login on: before it, the editor's own probe of /settings answers
     // 401 by design (that is how it knows to show the login dialog).
     let loggedIn = false;
@@ -243,6 +245,70 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.screenshot({ path: path.join(artifacts, 'editor.png') });
   });
 
+  /** The status text under a node of the open flow, found by its name, as a person reads it. */
+  const statusOf = (p: Page, name: string): Promise<string> =>
+    p
+      .locator('#red-ui-workspace-chart .red-ui-flow-node-group')
+      .filter({ has: p.getByText(name, { exact: true }) })
+      .first()
+      .locator('.red-ui-flow-node-status-label')
+      .textContent({ timeout: 5_000 })
+      .then((t) => t ?? '');
+  const tabText = async (): Promise<string> => (await page.locator('.carnitrack-sidebar').textContent()) ?? '';
+
+  it('shows short node statuses, and in the dialog the settings in use and the gateway time zone', async () => {
+    await page.locator('.red-ui-tab', { hasText: 'CarniTrack Edge' }).first().click();
+    await waitFor(async () => /^scales: 1 · \d+\.\d{3} kg$/.test(await statusOf(page, 'DP-401 scales')), 'the dp401-in status', 15_000);
+    assert.equal(await statusOf(page, 'CarniTrack Cloud'), 'connected');
+    await waitFor(async () => /^(all sent|to send: \d+)$/.test(await statusOf(page, 'event store (SQLite)')), 'the event-store status', 15_000);
+    assert.match(await statusOf(page, 'sessions & batches'), /^sessions: 1$/);
+    await page.locator('#red-ui-workspace-chart').screenshot({ path: path.join(artifacts, 'statuses.png') });
+
+    await page.locator('#red-ui-workspace-chart .red-ui-flow-node-group', { hasText: 'DP-401 scales' }).first().dblclick();
+    await page.waitForSelector('.red-ui-tray-body', { state: 'visible' });
+    // ${TCP_PORT} in the field, the port in use under it; the gateway's zone, not the browser's.
+    assert.equal(await page.locator('#node-input-port').inputValue(), '${TCP_PORT}');
+    const hint = page.locator('.carnitrack-resolved');
+    await hint.filter({ hasText: `Port: ${tcpPort}` }).waitFor({ timeout: 10_000 });
+    assert.match((await hint.textContent()) ?? '', /^Running now with: .*Scale time zone: Europe\/Istanbul/);
+    assert.equal(await page.locator('#node-input-timeZone').getAttribute('placeholder'), 'Europe/Istanbul');
+    await page.locator('.red-ui-tray').screenshot({ path: path.join(artifacts, 'edit-dialog-resolved.png') });
+    await closeTray();
+  });
+
+  it('makes the CarniTrack tab a control panel: rejected events with the reason and Send again, a Cloud outage in words and Reconnect now', async () => {
+    await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('carnitrack'));
+    await page.locator('.carnitrack-sidebar', { hasText: 'no problems' }).waitFor({ timeout: 10_000 });
+    assert.match(await tabText(), new RegExp(`DP-401 scales: Port: ${tcpPort}`));
+    assert.equal(await page.locator('.carnitrack-reconnect').count(), 0, 'no reconnect button while connected');
+
+    cloud.faults.reject = { deviceId: 'SCALE-02', reason: 'SCALE-02 is not registered at this plant' };
+    const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId: 'SCALE-02', rate: 4, maxWeighings: 1, duplicateProbability: 0, seed: 12 });
+    sims.push(sim);
+    sim.start();
+    await page.locator('.carnitrack-fail-reason', { hasText: 'SCALE-02 is not registered at this plant' }).waitFor({ timeout: 20_000 });
+    assert.match(await page.locator('.carnitrack-problem-failed-events').textContent() ?? '', /event store \(SQLite\): 1 event\(s\) rejected by the Cloud/);
+    await waitFor(async () => (await statusOf(page, 'event store (SQLite)')) === 'rejected: 1', 'the rejected status', 10_000);
+    await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-rejected.png') });
+    cloud.faults.reject = null;
+    await page.locator('.carnitrack-retry').click();
+    await page.locator('.carnitrack-notice', { hasText: '1 rejected event(s) queued to send again' }).waitFor({ timeout: 10_000 });
+    await page.locator('.carnitrack-sidebar', { hasText: 'no problems' }).waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('.carnitrack-failed').count(), 0);
+
+    // The Cloud goes away: the tab says so in words, offers Reconnect now, and the link comes back.
+    cloud.faults.refuseUntil = Date.now() + 600_000;
+    cloud.dropConnections();
+    await page.locator('.carnitrack-problem-cloud-down', { hasText: 'Cloud not reachable: the Cloud service answered with an error' }).waitFor({ timeout: 20_000 });
+    assert.doesNotMatch(await tabText(), /Unexpected server response/, 'no raw error in the tab');
+    await waitFor(async () => /^offline · retry \d+ s$/.test(await statusOf(page, 'CarniTrack Cloud')), 'the offline status', 10_000);
+    await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-cloud-down.png') });
+    cloud.faults.refuseUntil = 0;
+    await page.locator('.carnitrack-reconnect').click();
+    await page.locator('.carnitrack-cloud', { hasText: 'connected' }).waitFor({ timeout: 20_000 });
+    await page.locator('.carnitrack-sidebar', { hasText: 'no problems' }).waitFor({ timeout: 20_000 });
+  });
+
   it('had no errors in the browser console', () => {
     assert.deepEqual(consoleErrors, []);
   });
@@ -252,18 +318,73 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     try {
       await login(tr);
       await tr.locator('.red-ui-tab', { hasText: 'CarniTrack Edge' }).first().click();
+      // Node statuses in the editor's language, whatever the runtime's.
+      await waitFor(async () => (await statusOf(tr, 'CarniTrack Cloud')) === 'bağlı', 'the Turkish cloud-link status', 15_000);
+      assert.match(await statusOf(tr, 'DP-401 scales'), /^terazi: \d+/);
+      await tr.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('carnitrack'));
+      await tr.locator('.carnitrack-sidebar', { hasText: 'sorun yok' }).waitFor({ timeout: 10_000 });
+      await tr.locator('#red-ui-workspace-chart').screenshot({ path: path.join(artifacts, 'statuses-tr.png') });
       const node = tr.locator('.red-ui-flow-node-group').filter({ hasText: 'DP-401 scales' }).first();
       await node.dblclick();
       await tr.waitForSelector('.red-ui-tray-body', { state: 'visible' });
       const dialog = (await tr.locator('.red-ui-tray-body').textContent()) ?? '';
       assert.match(dialog, /Ham ağırlık birimi/);
       assert.match(dialog, /Terazi saat dilimi/);
+      assert.match(dialog, /Şu anki ayarlar: /, 'the settings in use, in Turkish');
       await tr.locator('.red-ui-tray').screenshot({ path: path.join(artifacts, 'edit-dialog-tr.png') });
     } catch (err) {
       await tr.screenshot({ path: path.join(artifacts, 'failed-turkish-page.png') });
       throw err;
     } finally {
       await tr.close();
+    }
+  });
+
+  it('runs the dashboard example on FlowFuse Dashboard 2: the latest weight per scale and the backlog', async () => {
+    // The dashboard example is the default flow plus a dashboard: it replaces the default flow.
+    await page.evaluate(() => {
+      const RED = (window as unknown as { RED: { workspaces: { active(): string; delete(ws: unknown): void }; nodes: { workspace(id: string): unknown } } }).RED;
+      let edge: unknown = null;
+      (RED.nodes as unknown as { eachWorkspace(cb: (ws: { label: string }) => void): void }).eachWorkspace((ws) => {
+        if (ws.label === 'CarniTrack Edge') edge = ws;
+      });
+      RED.workspaces.delete(edge);
+    });
+    await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-examples-import-dialog'));
+    const dialog = page.locator('.red-ui-clipboard-dialog, .ui-dialog', { hasText: 'Import nodes' });
+    await dialog.locator('.red-ui-treeList-label', { hasText: '@carnitrack/node-red-edge' }).first().click();
+    await dialog.locator('.red-ui-treeList-label', { hasText: 'carnitrack-dashboard' }).first().click();
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    await page.mouse.click(60, 120);
+    await page.locator('#red-ui-header-button-deploy').click();
+    // The old flow's site config node is left unused: the editor asks, a person confirms.
+    const confirm = page.locator('#red-ui-deploy-dialog-confirm-deploy-deploy');
+    await confirm.waitFor({ timeout: 5_000 }).then(() => confirm.click(), () => undefined);
+    await waitFor(() => cloud.connections === 1 && /Started flows/.test(output.slice(output.lastIndexOf('Stopped flows'))), 'the dashboard flow deployed and linked', 30_000);
+
+    const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId: 'SCALE-03', rate: 4, maxWeighings: 3, duplicateProbability: 0, seed: 13 });
+    sims.push(sim);
+    sim.start();
+    await waitFor(() => sim.done, 'three OKs on the dashboard flow', 30_000);
+    const dash = await browser.newPage({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
+    try {
+      await dash.goto(new URL('dashboard/', base).href);
+      // One more weighing once the page listens: the table shows the latest per scale.
+      const more = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId: 'SCALE-03', rate: 4, maxWeighings: 2, duplicateProbability: 0, seed: 14 });
+      sims.push(more);
+      await dash.getByText('Events waiting for the Cloud').waitFor({ timeout: 30_000 });
+      more.start();
+      await dash.locator('table', { hasText: 'SCALE-03' }).waitFor({ timeout: 30_000 });
+      assert.match((await dash.locator('table').first().textContent()) ?? '', /SCALE-03.*\d+\.\d{3}/s);
+      // event-store reports its figures every 10 s: the backlog row gets a number.
+      const backlogRow = dash.locator('.nrdb-ui-widget.nrdb-ui-text', { hasText: 'Events waiting for the Cloud' });
+      await waitFor(async () => /Events waiting for the Cloud\s*\d+\s*$/.test((await backlogRow.textContent()) ?? ''), 'the backlog figure', 25_000);
+      await dash.screenshot({ path: path.join(artifacts, 'dashboard.png') });
+    } catch (err) {
+      await dash.screenshot({ path: path.join(artifacts, 'failed-dashboard.png') });
+      throw err;
+    } finally {
+      await dash.close();
     }
   });
 });

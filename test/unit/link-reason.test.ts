@@ -13,7 +13,8 @@ describe('why the Cloud link is down, in words', () => {
       ['self-signed certificate', 'certificate'],
       ['no pong within 10 s: link is half-open', 'half-open'],
       ['closed by the Cloud (1001 going away)', 'closed'],
-      ['Unexpected server response: 503', 'other'],
+      ['Unexpected server response: 503', 'server-error'],
+      ['something else entirely', 'other'],
       [null, 'other'],
     ];
     assert.deepEqual(cases.map(([r]) => [r, classifyLinkReason(r)]), cases);
