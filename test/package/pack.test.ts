@@ -15,7 +15,11 @@ async function checkLoaded(red: NodeRedProcess, moduleName: string, types: strin
     assert.equal(s.enabled, true);
   }
   const examples = (await red.getJson(`/library/examples/flows/${moduleName}`)) as Array<{ fn: string }>;
-  assert.deepEqual(examples.map((e) => e.fn), ['carnitrack-default'], 'the default flow is offered under Import > Examples');
+  assert.deepEqual(
+    examples.map((e) => e.fn).sort(),
+    ['backup', 'carnitrack-dashboard', 'carnitrack-default', 'plu-update', 'retry-failed', 'standalone-scale'],
+    'the default flow and the examples are offered under Import > Examples',
+  );
   const plugins = (await red.getJson('/plugins')) as Array<{ module: string; plugins: Array<{ id: string }> }>;
   assert.ok(plugins.some((p) => p.module === moduleName && p.plugins.some((x) => x.id === 'carnitrack-sidebar')), 'the sidebar plugin is loaded');
   assert.doesNotMatch(red.output, /\[error\]|Failed to register/, red.output);
@@ -63,8 +67,13 @@ describe('the npm package', function () {
     files = out[0].files.map((f) => f.path);
   });
 
-  after(async () => {
+  // A test that fails half-way must not leave its Node-RED running (mocha would wait on it).
+  afterEach(async () => {
     await red?.stop();
+    red = null;
+  });
+
+  after(async () => {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
