@@ -16,7 +16,7 @@ const net = require('node:net');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { parseArgs } = require('node:util');
-const { ReferenceCloud } = require('../dist/lib/cloud-sim/reference-cloud');
+const { ReferenceCloud } = require('../dist/sim/reference-cloud');
 const { formatWeighingLine } = require('../dist/sim/scale-simulator');
 const { encodeText } = require('../dist/lib/dp401/weighing-line');
 

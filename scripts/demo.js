@@ -4,7 +4,7 @@
 'use strict';
 const path = require('node:path');
 const { spawn } = require('node:child_process');
-const { ReferenceCloud } = require('../dist/lib/cloud-sim/reference-cloud');
+const { ReferenceCloud } = require('../dist/sim/reference-cloud');
 const { ScaleSimulator } = require('../dist/sim/scale-simulator');
 
 const root = path.resolve(__dirname, '..');

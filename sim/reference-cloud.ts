@@ -4,8 +4,8 @@ import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import WebSocket, { WebSocketServer } from 'ws';
-import { ProtocolCodec } from '../protocol/codec';
-import type { EventPayload } from '../protocol/messages';
+import { ProtocolCodec } from '../lib/protocol/codec';
+import type { EventPayload } from '../lib/protocol/messages';
 
 /**
  * A runnable CarniTrack Cloud that speaks protocol v3.0: the counterpart of cloud-link in

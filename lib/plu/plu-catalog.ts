@@ -1,4 +1,4 @@
-import type { SqliteDatabase } from '../store/database';
+import type { SqliteDatabase } from '../db/database';
 import type { PluItem } from './plu-format';
 
 /** The PLU catalogue, kept in the site database so a restart keeps it. */

@@ -1,10 +1,14 @@
-import type { SqliteDatabase } from '../store/database';
+import type { SqliteDatabase } from '../db/database';
 import { uuidv7 } from '../util/uuidv7';
+import { globalDeviceId } from '../site/device-id';
+import { OfflineBatches, type OfflineBatch, type BatchMessage } from '../batches/offline-batches';
+
+export type { OfflineBatch, BatchMessage };
 
 /**
  * The Cloud's disassembly sessions, cached per device in the site database so that events
- * are tagged while the Cloud is away and after a restart; and the per-device offline
- * batches that group events the Cloud will have to reconcile (shared/DP401.md section 4).
+ * are tagged while the Cloud is away and after a restart. It decides when a device's events go
+ * to an offline batch (lib/batches owns the batches themselves).
  */
 
 export type SessionStatus = 'active' | 'paused';
@@ -19,24 +23,6 @@ export interface CachedSession {
   status: SessionStatus;
   startedAt: string | null;
   updatedAt: number;
-}
-
-export interface OfflineBatch {
-  batchId: string;
-  deviceId: string;
-  cloudSessionId: string | null;
-  reason: 'cloud-unreachable' | 'no-session';
-  startedAt: string;
-  endedAt: string | null;
-  endReason: string | null;
-  startSentAt: number | null;
-  endSentAt: number | null;
-}
-
-/** A message for the next node: `offline_batch_start` or `offline_batch_end`. */
-export interface BatchMessage {
-  topic: 'offline_batch_start' | 'offline_batch_end';
-  payload: Record<string, unknown>;
 }
 
 export const SESSION_TOPICS = ['session_started', 'session_ended', 'session_paused', 'session_resumed'] as const;
@@ -73,18 +59,6 @@ interface SessionRow {
   updated_at: number;
 }
 
-export interface BatchRow {
-  batch_id: string;
-  device_id: string;
-  cloud_session_id: string | null;
-  reason: OfflineBatch['reason'];
-  started_at: string;
-  ended_at: string | null;
-  end_reason: string | null;
-  start_sent_at: number | null;
-  end_sent_at: number | null;
-}
-
 const toSession = (r: SessionRow): CachedSession => ({
   deviceId: r.device_id,
   cloudSessionId: r.cloud_session_id,
@@ -97,44 +71,12 @@ const toSession = (r: SessionRow): CachedSession => ({
   updatedAt: r.updated_at,
 });
 
-export const toBatch = (r: BatchRow): OfflineBatch => ({
-  batchId: r.batch_id,
-  deviceId: r.device_id,
-  cloudSessionId: r.cloud_session_id,
-  reason: r.reason,
-  startedAt: r.started_at,
-  endedAt: r.ended_at,
-  endReason: r.end_reason,
-  startSentAt: r.start_sent_at,
-  endSentAt: r.end_sent_at,
-});
-
 const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
-
-export function globalDeviceId(siteId: string, deviceId: string): string {
-  return `${siteId}-${deviceId}`;
-}
-
-/** The payload of `offline_batch_start` (and of `offline_batch_end`, once ended). */
-export function batchPayload(b: OfflineBatch, siteId: string): Record<string, unknown> {
-  const p: Record<string, unknown> = {
-    batchId: b.batchId,
-    deviceId: b.deviceId,
-    globalDeviceId: globalDeviceId(siteId, b.deviceId),
-    cloudSessionId: b.cloudSessionId,
-    reason: b.reason,
-    startedAt: b.startedAt,
-  };
-  if (b.endedAt) {
-    p.endedAt = b.endedAt;
-    p.endReason = b.endReason;
-  }
-  return p;
-}
 
 export class SessionCache {
   private cloudReachable = false;
   private readonly stmt;
+  private readonly batches: OfflineBatches;
 
   constructor(
     private readonly db: SqliteDatabase,
@@ -152,13 +94,8 @@ export class SessionCache {
       setStatus: db.prepare('UPDATE sessions SET status = ?, updated_at = ? WHERE device_id = ?'),
       remove: db.prepare('DELETE FROM sessions WHERE device_id = ?'),
       all: db.prepare('SELECT * FROM sessions ORDER BY device_id'),
-      openBatch: db.prepare('SELECT * FROM offline_batches WHERE device_id = ? AND ended_at IS NULL'),
-      openBatches: db.prepare('SELECT * FROM offline_batches WHERE ended_at IS NULL ORDER BY started_at'),
-      insertBatch: db.prepare(`
-        INSERT INTO offline_batches (batch_id, device_id, cloud_session_id, reason, started_at)
-        VALUES (?, ?, ?, ?, ?)`),
-      endBatch: db.prepare('UPDATE offline_batches SET ended_at = ?, end_reason = ? WHERE batch_id = ? AND ended_at IS NULL'),
     };
+    this.batches = new OfflineBatches(db, o.siteId);
   }
 
   get isCloudReachable(): boolean {
@@ -191,7 +128,7 @@ export class SessionCache {
       const messages = this.db.transaction(() => {
         this.stmt.upsert.run({ ...session, payload: JSON.stringify(p) });
         // A session starting closes the device's offline batch: its events now have an owner.
-        return this.closeBatch(deviceId!, 'session-started', now);
+        return this.batches.end(deviceId!, 'session-started', now);
       })();
       return { messages, session };
     }
@@ -211,8 +148,7 @@ export class SessionCache {
     this.cloudReachable = reachable;
     if (!reachable || was) return [];
     return this.db.transaction(() => {
-      const open = (this.stmt.openBatches.all() as BatchRow[]).map(toBatch);
-      return open.flatMap((b) => this.closeBatch(b.deviceId, 'cloud-reconnected', now));
+      return this.batches.open().flatMap((b) => this.batches.end(b.deviceId, 'cloud-reconnected', now));
     })();
   }
 
@@ -237,21 +173,11 @@ export class SessionCache {
     const messages: BatchMessage[] = [];
     let offlineBatchId: string | null = null;
     if (!this.cloudReachable || !session) {
-      let batch = this.openBatch(deviceId);
+      let batch = this.batches.openFor(deviceId);
       if (!batch) {
-        batch = {
-          batchId: uuidv7(now),
-          deviceId,
-          cloudSessionId: session?.cloudSessionId ?? null,
-          reason: this.cloudReachable ? 'no-session' : 'cloud-unreachable',
-          startedAt: new Date(now).toISOString(),
-          endedAt: null,
-          endReason: null,
-          startSentAt: null,
-          endSentAt: null,
-        };
-        this.stmt.insertBatch.run(batch.batchId, deviceId, batch.cloudSessionId, batch.reason, batch.startedAt);
-        messages.push({ topic: 'offline_batch_start', payload: this.batchPayload(batch) });
+        const started = this.batches.start(uuidv7(now), deviceId, session?.cloudSessionId ?? null, this.cloudReachable ? 'no-session' : 'cloud-unreachable', now);
+        batch = started.batch;
+        messages.push(started.message);
       }
       offlineBatchId = batch.batchId;
     }
@@ -278,23 +204,10 @@ export class SessionCache {
   }
 
   openBatch(deviceId: string): OfflineBatch | null {
-    const r = this.stmt.openBatch.get(deviceId) as BatchRow | undefined;
-    return r ? toBatch(r) : null;
+    return this.batches.openFor(deviceId);
   }
 
   openBatches(): OfflineBatch[] {
-    return (this.stmt.openBatches.all() as BatchRow[]).map(toBatch);
-  }
-
-  batchPayload(b: OfflineBatch): Record<string, unknown> {
-    return batchPayload(b, this.o.siteId);
-  }
-
-  private closeBatch(deviceId: string, reason: string, now: number): BatchMessage[] {
-    const open = this.openBatch(deviceId);
-    if (!open) return [];
-    const endedAt = new Date(now).toISOString();
-    this.stmt.endBatch.run(endedAt, reason, open.batchId);
-    return [{ topic: 'offline_batch_end', payload: this.batchPayload({ ...open, endedAt, endReason: reason }) }];
+    return this.batches.open();
   }
 }

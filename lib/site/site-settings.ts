@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import { fieldText, type FieldError } from '../util/config-fields';
-import type { Durability } from '../store/database';
+import type { Durability } from '../db/database';
 
 export interface SiteSettings {
   siteId: string;

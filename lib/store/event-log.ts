@@ -1,4 +1,4 @@
-import { withoutFsync, type SqliteDatabase } from './database';
+import { withoutFsync, type SqliteDatabase } from '../db/database';
 import type { EventPayload } from '../protocol/messages';
 
 /**
@@ -96,7 +96,7 @@ const toStored = (r: Row): StoredEventRow => ({
   event: JSON.parse(r.payload) as StorableEvent,
 });
 
-export class EventStore {
+export class EventLog {
   private readonly stmt;
 
   constructor(readonly db: SqliteDatabase) {

@@ -1,4 +1,4 @@
-import type { EventStore, PendingRow } from './event-store';
+import type { EventLog, PendingRow } from './event-log';
 
 /**
  * What is on its way to the Cloud. The store's pending rows are the queue; this only
@@ -26,7 +26,7 @@ export class Outbox {
   lastSuccessAt: number | null = null;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly store: EventLog,
     private readonly o: OutboxOptions,
   ) {}
 

@@ -1,11 +1,10 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SqliteDatabase } from './database';
-import { EventStore, validateStorableEvent, type StorableEvent } from './event-store';
+import type { SqliteDatabase } from '../db/database';
+import { EventLog, validateStorableEvent, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
-import { BatchLedger } from './batch-ledger';
-import { batchPayload } from '../sessions/session-cache';
+import { OfflineBatches, type OfflineBatch } from '../batches/offline-batches';
 import { systemClock, wallIso, type Clock } from '../util/clock';
 
 /**
@@ -100,8 +99,9 @@ export function freeDiskBytes(file: string): number | null {
 }
 
 export class StoreService extends EventEmitter<ServiceEvents> {
-  readonly store: EventStore;
-  readonly ledger: BatchLedger;
+  readonly store: EventLog;
+  /** Offline batches: which announcements the Cloud has been handed. */
+  readonly batches: OfflineBatches;
   private readonly outbox: Outbox;
   private readonly now: () => number;
   private readonly clock: Clock;
@@ -124,8 +124,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     super();
     this.clock = o.clock ?? systemClock;
     this.now = o.now ?? this.clock.wall;
-    this.store = new EventStore(db);
-    this.ledger = new BatchLedger(db);
+    this.store = new EventLog(db);
+    this.batches = new OfflineBatches(db, o.siteId);
     this.outbox = new Outbox(this.store, o);
   }
 
@@ -186,9 +186,9 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     this.outbox.setConnected(connected);
     if (!connected) return;
     const now = this.now();
-    for (const b of this.ledger.unsentStarts()) {
-      this.ledger.markStartSent(b.batchId, now);
-      this.emit('cloud', { topic: 'offline_batch_start', payload: batchPayload(b, this.o.siteId) });
+    for (const b of this.batches.unsentStarts()) {
+      this.batches.markStartSent(b.batchId, now);
+      this.emit('cloud', { topic: 'offline_batch_start', payload: { ...this.batches.startPayload(b) } });
     }
     this.sendEnds();
     this.pump();
@@ -208,7 +208,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const id = String(payload.batchId ?? '');
     if (!id) throw new Error('offline_batch_start: batchId is missing');
     if (!this.outbox.isConnected) return;
-    if (this.ledger.get(id)) this.ledger.markStartSent(id, this.now());
+    if (this.batches.get(id)) this.batches.markStartSent(id, this.now());
     this.emit('cloud', { topic: 'offline_batch_start', payload });
   }
 
@@ -216,7 +216,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   batchEnd(payload: Record<string, unknown>): void {
     const id = String(payload.batchId ?? '');
     if (!id) throw new Error('offline_batch_end: batchId is missing');
-    if (!this.ledger.get(id)) {
+    if (!this.batches.get(id)) {
       // Not a batch of this database: still report what this store holds for it.
       if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...payload, ...this.store.batchTotals(id) } });
       else this.emit('warning', `offline_batch_end for unknown batch ${id} while the Cloud is away: dropped (the batch is not in this site database)`);
@@ -228,9 +228,9 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   private sendEnds(): void {
     if (!this.outbox.isConnected) return;
     const now = this.now();
-    for (const b of this.ledger.unsentEnds()) {
-      this.ledger.markEndSent(b.batchId, now);
-      this.emit('cloud', { topic: 'offline_batch_end', payload: { ...batchPayload(b, this.o.siteId), ...this.store.batchTotals(b.batchId) } });
+    for (const b of this.batches.unsentEnds()) {
+      this.batches.markEndSent(b.batchId, now);
+      this.emit('cloud', { topic: 'offline_batch_end', payload: { ...this.batches.endPayload(b as OfflineBatch & { endedAt: string }), ...this.store.batchTotals(b.batchId) } });
     }
   }
 

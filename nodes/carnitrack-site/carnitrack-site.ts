@@ -1,5 +1,5 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { acquireDatabase, type Lease } from '../../lib/store/database-pool';
+import { acquireDatabase, type Lease } from '../../lib/db/database-pool';
 import { parseSiteSettings, type SiteSettings } from '../../lib/site/site-settings';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { track, trackBroken } from '../shared/live-registry';

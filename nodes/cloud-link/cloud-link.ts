@@ -4,9 +4,9 @@ import { OutageLog } from '../../lib/cloud/outage-log';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { CloudClient, type CloudStatus, type TlsOptions } from '../../lib/cloud/cloud-client';
 import { MESSAGES } from '../../lib/protocol/messages';
-import { getSetting, setSetting } from '../../lib/store/database';
+import { getSetting, setSetting } from '../../lib/db/database';
 import { fieldText, NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/store/database-pool';
+import type { Lease } from '../../lib/db/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
@@ -14,7 +14,7 @@ import { statusKey } from '../shared/status-text';
 import { isKeyRefused } from '../../lib/cloud/link-reason';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
-import { globalDeviceId } from '../../lib/sessions/session-cache';
+import { globalDeviceId } from '../../lib/site/device-id';
 
 type CloudLinkDef = NodeDef & Record<string, unknown> & { site?: string; url?: string; tls?: string };
 

@@ -2,7 +2,7 @@ import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { StoreService, type StoreFigures } from '../../lib/store/store-service';
 import { NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/store/database-pool';
+import type { Lease } from '../../lib/db/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';

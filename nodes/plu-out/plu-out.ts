@@ -6,7 +6,7 @@ import { toPluItem } from '../../lib/plu/plu-item';
 import { isSupportedEncoding } from '../../lib/dp401/weighing-line';
 import { writeFileAtomic } from '../../lib/util/atomic-write';
 import { fieldText, NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/store/database-pool';
+import type { Lease } from '../../lib/db/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';

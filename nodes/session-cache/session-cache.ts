@@ -1,7 +1,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { SessionCache, SESSION_TOPICS, type SessionTopic, type BatchMessage } from '../../lib/sessions/session-cache';
 import { NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/store/database-pool';
+import type { Lease } from '../../lib/db/database-pool';
 import { siteOf } from '../shared/site-node';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';

@@ -3,7 +3,7 @@ import type { Request, Response, RequestHandler } from 'express';
 import { live, findLive, broken, resolvedSettings } from './live-registry';
 import { currentProblems } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
-import type { SyncState } from '../../lib/store/event-store';
+import type { SyncState } from '../../lib/store/event-log';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
 
 /**
@@ -171,7 +171,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     '/carnitrack/batches',
     read,
     json(() =>
-      [...live.stores.values()].flatMap((s) => s.part.ledger.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...s.part.store.batchTotals(b.batchId) }))),
+      [...live.stores.values()].flatMap((s) => s.part.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...s.part.store.batchTotals(b.batchId) }))),
     ),
   );
 }

@@ -1,5 +1,5 @@
 import type { Node } from 'node-red';
-import type { Lease } from '../../lib/store/database-pool';
+import type { Lease } from '../../lib/db/database-pool';
 import type { SiteSettings } from '../../lib/site/site-settings';
 
 /** What a carnitrack-site config node offers the nodes that use it. */

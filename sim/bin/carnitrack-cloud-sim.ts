@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ReferenceCloud } from '../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../reference-cloud';
 
 const usage = `carnitrack-cloud-sim: the reference CarniTrack Cloud (protocol v3.0)
 

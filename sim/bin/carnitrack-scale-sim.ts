@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { ScaleSimulator } from '../sim/scale-simulator';
+import { ScaleSimulator } from '../scale-simulator';
 
 const usage = `carnitrack-scale-sim: simulated DP-401 scales for a CarniTrack gateway
 

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { NodeRedProcess } from '../helpers/node-red-process';
 import { tempDirs } from '../helpers/temp';
 import { waitFor } from '../helpers/node-red';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const KEY = 'sk-live-7d3b9e41c0ffee';

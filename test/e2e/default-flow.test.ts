@@ -8,7 +8,7 @@ import { DebugSidebar } from '../helpers/debug-sidebar';
 import { tempDirs } from '../helpers/temp';
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { ScaleSimulator } from '../../sim/scale-simulator';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 // bcryptjs comes with node-red; it makes the hash `node-red-admin hash-pw` would.

@@ -6,7 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, waitFor } from '../helpers/node-red';
 import { tempDirs } from '../helpers/temp';
 import { ScaleSimulator } from '../../sim/scale-simulator';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 
 /**
  * The editor in a real browser: Debian's Chromium driven by playwright-core, against a real

@@ -6,7 +6,7 @@ import { NodeRedProcess } from '../helpers/node-red-process';
 import { freePort, waitFor, ScaleClient } from '../helpers/node-red';
 import { tempDirs } from '../helpers/temp';
 import { weighingBytes, CRLF } from '../helpers/lines';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 
 /**
  * The small examples (flows/*.json, shipped as examples/), each placed next to the default flow

@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { ScaleGateway, type GatewayWarning } from '../../lib/dp401/scale-gateway';
 import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
-import { openDatabase, type SqliteDatabase } from '../../lib/store/database';
+import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { StoreService } from '../../lib/store/store-service';
 import { ManualClock } from '../helpers/clock';
 import { freePort, waitFor, sleep, ScaleClient } from '../helpers/node-red';

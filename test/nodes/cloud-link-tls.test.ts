@@ -7,7 +7,7 @@ import siteModule = require('../../nodes/carnitrack-site/carnitrack-site');
 import cloudLinkModule = require('../../nodes/cloud-link/cloud-link');
 import { helper, withCatalog, waitFor, collect } from '../helpers/node-red';
 import { tempDirs } from '../helpers/temp';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 
 // Node-RED's own TLS configuration node, as a plant engineer would pick it in cloud-link.
 const tlsModule = require('@node-red/nodes/core/network/05-tls.js') as NodeModule;

@@ -10,7 +10,7 @@ import cloudLinkModule = require('../../nodes/cloud-link/cloud-link');
 import { currentProblems } from '../../nodes/shared/problems';
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep } from '../helpers/node-red';
 import { tempDirs, taggedEvent } from '../helpers/temp';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 import { ProtocolCodec } from '../../lib/protocol/codec';
 
 // The core switch node routes the Cloud's messages, as in the default flow.

@@ -9,7 +9,7 @@ import eventStoreModule = require('../../nodes/event-store/event-store');
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep, type Msg } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { tempDirs, taggedEvent } from '../helpers/temp';
-import { acquireDatabase } from '../../lib/store/database-pool';
+import { acquireDatabase } from '../../lib/db/database-pool';
 
 const modules = [
   withCatalog(dp401InModule as never, 'dp401-in'),

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import { CloudClient, type CloudStatus, type Timers } from '../../lib/cloud/cloud-client';
-import { ReferenceCloud } from '../../lib/cloud-sim/reference-cloud';
+import { ReferenceCloud } from '../../sim/reference-cloud';
 import { freePort, waitFor } from '../helpers/node-red';
 
 /** Timers driven by hand: a test sees every delay the client asks for and fires them itself. */

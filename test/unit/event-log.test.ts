@@ -1,19 +1,19 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../lib/store/database';
-import { acquireDatabase, openDatabases } from '../../lib/store/database-pool';
-import { EventStore } from '../../lib/store/event-store';
+import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../lib/db/database';
+import { acquireDatabase, openDatabases } from '../../lib/db/database-pool';
+import { EventLog } from '../../lib/store/event-log';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 
-describe('EventStore on a real SQLite file', () => {
+describe('EventLog (the events table) on a real SQLite file', () => {
   const dirs = tempDirs();
   let db: SqliteDatabase;
-  let store: EventStore;
+  let store: EventLog;
 
   beforeEach(() => {
     db = openDatabase(path.join(dirs.make(), 'site.db'));
-    store = new EventStore(db);
+    store = new EventLog(db);
   });
   afterEach(() => {
     if (db.open) db.close();

@@ -1,18 +1,18 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { openDatabase, type SqliteDatabase } from '../../lib/store/database';
-import { EventStore } from '../../lib/store/event-store';
+import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
+import { EventLog } from '../../lib/store/event-log';
 import { Outbox } from '../../lib/store/outbox';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 
 describe('Outbox (backlog drain within the in-flight window)', () => {
   const dirs = tempDirs();
   let db: SqliteDatabase;
-  let store: EventStore;
+  let store: EventLog;
 
   beforeEach(() => {
     db = openDatabase(path.join(dirs.make(), 'site.db'), 'normal');
-    store = new EventStore(db);
+    store = new EventLog(db);
   });
   afterEach(() => {
     db.close();

@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { openDatabase, type SqliteDatabase } from '../../lib/store/database';
+import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { SessionCache } from '../../lib/sessions/session-cache';
 import { tempDirs } from '../helpers/temp';
 

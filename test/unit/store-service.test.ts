@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { openDatabase, type SqliteDatabase } from '../../lib/store/database';
+import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { StoreService, type CloudMessage } from '../../lib/store/store-service';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 

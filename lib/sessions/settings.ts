@@ -1,0 +1,14 @@
+import { NumberFields, type FieldError } from '../util/config-fields';
+
+export interface SessionCacheSettings {
+  expiryHours: number;
+}
+
+/** A working shift: an expiry below this is allowed but said out loud. */
+export const SHIFT_HOURS = 8;
+
+export function parseSessionCacheSettings(raw: object): { settings: SessionCacheSettings | null; errors: FieldError[] } {
+  const f = new NumberFields(raw, { expiryHours: 12 });
+  const expiryHours = f.read('expiryHours', 0.01, 24 * 30, false);
+  return { settings: f.errors.length ? null : { expiryHours }, errors: f.errors };
+}
