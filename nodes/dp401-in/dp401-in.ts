@@ -1,7 +1,8 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { ScaleGateway, OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
 import { ThrottledStatus } from '../shared/throttled-status';
+import { onInput } from '../shared/input';
 import { statusKey } from '../shared/status-text';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
@@ -15,7 +16,7 @@ interface Dp401Session {
   id: string;
 }
 
-interface InputMessage extends NodeMessage {
+interface InputMessage extends NodeMessageInFlow {
   _session?: Dp401Session | { type?: unknown; id?: unknown };
 }
 
@@ -35,8 +36,8 @@ export = function register(RED: NodeAPI): void {
       for (const e of errors) node.error(RED._('dp401-in.errors.invalid-setting', { message: e.message }));
       const forget = trackBroken(node, errors.map((e) => e.message).join('; '));
       status.set({ fill: 'red', shape: 'ring', text: statusKey('dp401-in.status.invalid') });
-      node.on('input', (_msg: NodeMessage, _send: unknown, done: (err?: Error) => void) => {
-        done(new Error(RED._('dp401-in.errors.not-running')));
+      onInput(node, () => {
+        throw new Error(RED._('dp401-in.errors.not-running'));
       });
       node.on('close', (_removed: boolean, done: () => void) => {
         status.stop();
@@ -95,30 +96,30 @@ export = function register(RED: NodeAPI): void {
     });
     gateway.on('warning', (w) => node.warn(w.message));
 
-    node.on('input', (msg: InputMessage, _send: unknown, done: (err?: Error) => void) => {
+    onInput<InputMessage>(node, (msg) => {
       const payload = (msg.payload ?? {}) as { localEventId?: unknown; deviceId?: unknown };
       const session = msg._session && msg._session.type === 'dp401' && typeof msg._session.id === 'string' ? msg._session.id : null;
       if (msg.topic === 'ack') {
-        if (!session) return done(new Error(RED._('dp401-in.errors.ack-without-session')));
+        if (!session) throw new Error(RED._('dp401-in.errors.ack-without-session'));
         const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : undefined;
         gateway.acknowledge(session, eventId);
-        return done();
+        return;
       }
       if (msg.topic === 'not_stored') {
         const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : null;
-        if (!eventId) return done(new Error(RED._('dp401-in.errors.not-stored', { id: 'a weighing', error: 'msg.payload.localEventId is missing' })));
+        if (!eventId) throw new Error(RED._('dp401-in.errors.not-stored', { id: 'a weighing', error: 'msg.payload.localEventId is missing' }));
         gateway.notStored(eventId);
         node.warn(RED._('dp401-in.errors.not-stored', { id: eventId, error: String((payload as { error?: unknown }).error ?? 'unknown') }));
-        return done();
+        return;
       }
       if (msg.topic === 'disconnect') {
         const target = typeof msg.payload === 'string' ? msg.payload : typeof payload.deviceId === 'string' ? payload.deviceId : session;
         if (!target || !gateway.disconnect(target, 'requested')) {
           node.warn(RED._('dp401-in.errors.disconnect-unknown', { target: String(target) }));
         }
-        return done();
+        return;
       }
-      done(new Error(RED._('dp401-in.errors.unknown-topic', { topic: String(msg.topic) })));
+      throw new Error(RED._('dp401-in.errors.unknown-topic', { topic: String(msg.topic) }));
     });
 
     node.on('close', (_removed: boolean, done: () => void) => {

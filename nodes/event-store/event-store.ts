@@ -1,32 +1,16 @@
 import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { StoreService, type StoreFigures } from '../../lib/store/store-service';
-import { NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/db/database-pool';
-import { siteOf } from '../shared/site-node';
+import { parseEventStoreSettings, EVENT_STORE_DEFAULTS } from '../../lib/store/settings';
+import { RetentionSchedule } from '../../lib/store/retention';
+import { startOnSite } from '../shared/startup';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
-import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
 type EventStoreDef = NodeDef & Record<string, unknown> & { site?: string };
-
-const EVENT_STORE_DEFAULTS = {
-  batchSize: 100,
-  window: 1000,
-  ackTimeoutS: 30,
-  retentionDays: 30,
-  minFreeDiskMB: 500,
-  maxPendingAgeMin: 60,
-  statusIntervalS: 10,
-};
-
-const RETENTION_EVERY_MS = 3_600_000;
-const RETENTION_FIRST_MS = 60_000;
-/** Chunks per retention run; each chunk is one short transaction, run between other work. */
-const RETENTION_MAX_CHUNKS = 200;
 
 interface WithSession extends NodeMessageInFlow {
   _session?: unknown;
@@ -38,48 +22,29 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     // The status reads the database: at most once a second, however busy the scales are.
     const status = new ThrottledStatus((s) => node.status(s), 1000);
-    const f = new NumberFields(config, EVENT_STORE_DEFAULTS);
-    const opts = {
-      batchSize: f.read('batchSize', 1, 10_000),
-      window: f.read('window', 1, 100_000),
-      ackTimeoutS: f.read('ackTimeoutS', 0.1, 86_400, false),
-      retentionDays: f.read('retentionDays', 1, 3650, false),
-      minFreeDiskMB: f.read('minFreeDiskMB', 0, 10_000_000, false),
-      maxPendingAgeMin: f.read('maxPendingAgeMin', 1, 525_600, false),
-      statusIntervalS: f.read('statusIntervalS', 1, 3600, false),
-    };
-    const site = siteOf(RED, config.site);
-    let lease: Lease | null = null;
-    let service: StoreService | null = null;
+    const parsed = parseEventStoreSettings(config);
+    const opts = parsed.settings ?? EVENT_STORE_DEFAULTS;
     const timers: NodeJS.Timeout[] = [];
     const rejections = new WarningLimiter();
-    let retentionRunning: NodeJS.Immediate | null = null;
-    let untrack = (): void => undefined;
-    let notRunning = '';
-
-    const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
-    if (problem || typeof site === 'string') {
-      notRunning = RED._('event-store.errors.invalid', { problem: String(problem) });
-      node.error(notRunning);
-    } else {
-      try {
-        lease = site.lease();
-        service = new StoreService(lease.db, {
-          siteId: site.site!.siteId,
+    let retention: RetentionSchedule | null = null;
+    const started = startOnSite(RED, node, {
+      type: 'event-store',
+      kind: 'stores',
+      siteId: config.site,
+      errors: parsed.errors,
+      open: (lease, site) =>
+        new StoreService(lease.db, {
+          siteId: site.siteId,
           batchSize: opts.batchSize,
           window: opts.window,
           ackTimeoutMs: opts.ackTimeoutS * 1000,
           retentionDays: opts.retentionDays,
           minFreeDiskBytes: opts.minFreeDiskMB * 2 ** 20,
           maxPendingAgeMs: opts.maxPendingAgeMin * 60_000,
-        });
-      } catch (err) {
-        lease?.release();
-        lease = null;
-        notRunning = RED._('event-store.errors.database', { error: (err as Error).message });
-        node.error(notRunning);
-      }
-    }
+        }),
+      resolved: (site) => ({ siteId: site.siteId, databaseFile: site.databaseFile, ...opts }),
+    });
+    let service = started.part;
 
     const describe = (fig: StoreFigures): { fill: 'red' | 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } => {
       const alarm = fig.alarmCodes[0];
@@ -104,14 +69,8 @@ export = function register(RED: NodeAPI): void {
 
     if (!service) {
       status.set({ fill: 'red', shape: 'ring', text: statusKey('event-store.status.not-running') });
-      untrack = trackBroken(node, notRunning);
     } else {
       const svc = service;
-      untrack = track('stores', node, svc, {
-        siteId: typeof site !== 'string' ? site.site!.siteId : null,
-        databaseFile: svc.db.name,
-        ...opts,
-      });
       svc.on('cloud', (m) => node.send([{ topic: m.topic, payload: m.payload } as NodeMessage, null, null]));
       svc.on('failed', (info) => {
         // Every rejection goes out on output 3; the log gets one line a minute with the count.
@@ -123,22 +82,10 @@ export = function register(RED: NodeAPI): void {
       timers.push(setInterval(() => svc.expireAcks(), Math.max(100, Math.min(5000, (opts.ackTimeoutS * 1000) / 4))));
       timers.push(setInterval(() => report(true), opts.statusIntervalS * 1000));
       timers.push(setInterval(() => rejections.flush(performance.now()).forEach((l) => node.warn(l.message)), 5000));
-      const retention = (): void => {
-        if (retentionRunning) return;
-        let chunks = 0;
-        const step = (): void => {
-          retentionRunning = null;
-          if (!service) return;
-          try {
-            if (service.retentionChunk() > 0 && ++chunks < RETENTION_MAX_CHUNKS) retentionRunning = setImmediate(step);
-          } catch (err) {
-            node.warn(RED._('event-store.errors.retention', { error: (err as Error).message }));
-          }
-        };
-        retentionRunning = setImmediate(step);
-      };
-      const first = setTimeout(retention, RETENTION_FIRST_MS);
-      timers.push(first, setInterval(retention, RETENTION_EVERY_MS));
+      retention = new RetentionSchedule({
+        chunk: () => svc.retentionChunk(),
+        onError: (err) => node.warn(RED._('event-store.errors.retention', { error: err.message })),
+      });
       refresh();
     }
 
@@ -231,10 +178,9 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
-      untrack();
       for (const t of timers) clearInterval(t);
+      retention?.stop();
       for (const l of rejections.flush(Infinity)) node.warn(l.message); // what was still being counted
-      if (retentionRunning) clearImmediate(retentionRunning);
       // Node-RED delivers each message on a later turn of the event loop. Waiting one turn lets
       // the acks and events already on their way here arrive; close() then writes them all
       // before the database closes, so a redeploy does not make the Cloud see them again.
@@ -245,8 +191,7 @@ export = function register(RED: NodeAPI): void {
           node.error((err as Error).message);
         } finally {
           service = null;
-          lease?.release();
-          lease = null;
+          started.release();
           done();
         }
       });

@@ -1,18 +1,15 @@
-import * as path from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { PluCatalog } from '../../lib/plu/plu-catalog';
-import { formatPluFile, formatPluLine, parseTemplate, type FormatOptions, type PluItem } from '../../lib/plu/plu-format';
+import { formatPluFile, formatPluLine, type FormatOptions, type PluItem } from '../../lib/plu/plu-format';
+import { parsePluOutSettings } from '../../lib/plu/settings';
+import { Debounced } from '../../lib/util/debounce';
 import { toPluItem } from '../../lib/plu/plu-item';
-import { isSupportedEncoding } from '../../lib/dp401/weighing-line';
 import { writeFileAtomic } from '../../lib/util/atomic-write';
-import { fieldText, NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/db/database-pool';
-import { siteOf } from '../shared/site-node';
+import { startOnSite } from '../shared/startup';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
-import { track, trackBroken } from '../shared/live-registry';
 
 type PluOutDef = NodeDef & Record<string, unknown> & { site?: string };
 
@@ -21,44 +18,22 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new ThrottledStatus((s: NodeStatus) => node.status(s), 250);
-    const f = new NumberFields(config, { debounceS: 2 });
-    const debounceMs = f.read('debounceS', 0, 3600, false) * 1000;
-    const encoding = fieldText(config.encoding, 'windows-1254');
-    if (!isSupportedEncoding(encoding)) f.errors.push({ field: 'encoding', message: `encoding "${encoding}" is not known (try windows-1254)` });
-    const template = parseTemplate(fieldText(config.template, ''));
-    if (template.error) f.errors.push({ field: 'template', message: `template: ${template.error}` });
-    const filename = fieldText(config.filename, 'plu.txt');
-    if (/[\\/]/.test(filename) || filename.startsWith('.')) f.errors.push({ field: 'filename', message: `filename "${filename}" must be a plain file name` });
     const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
-    const outputDir = path.resolve(userDir, fieldText(config.outputDir, process.env.PLU_OUTPUT_DIR || './generated'));
-    const file = path.join(outputDir, filename);
-    const format: FormatOptions = { encoding, truncateNames: config.truncateNames === true || config.truncateNames === 'true', template: template.fields };
-    const site = siteOf(RED, config.site);
-
-    let lease: Lease | null = null;
-    let catalog: PluCatalog | null = null;
-    let timer: NodeJS.Timeout | null = null;
-    let pendingSend: Send | null = null;
+    const parsed = parsePluOutSettings(config, userDir);
+    const cfg = parsed.settings;
     let lastFileAt: Date | null = null;
     let lastError: string | null = null;
-    let notRunning = '';
-
-    const problem = typeof site === 'string' ? site : f.errors.map((e) => e.message).join('; ') || null;
-    if (problem || typeof site === 'string') {
-      notRunning = RED._('plu-out.errors.invalid', { problem: String(problem) });
-      node.error(notRunning);
-    } else {
-      try {
-        lease = site.lease();
-        catalog = new PluCatalog(lease.db);
-      } catch (err) {
-        lease?.release();
-        lease = null;
-        notRunning = RED._('plu-out.errors.database', { error: (err as Error).message });
-        node.error(notRunning);
-      }
-    }
-    const untrack = catalog ? track('plus', node, catalog, { file, encoding, debounceS: debounceMs / 1000 }) : trackBroken(node, notRunning);
+    const started = startOnSite(RED, node, {
+      type: 'plu-out',
+      kind: 'plus',
+      siteId: config.site,
+      errors: parsed.errors,
+      open: (lease) => new PluCatalog(lease.db),
+      resolved: () => ({ file: cfg!.file, encoding: cfg!.format.encoding, debounceS: cfg!.debounceMs / 1000 }),
+    });
+    let catalog = started.part;
+    const file = cfg?.file ?? '';
+    const format = cfg?.format as FormatOptions;
 
     const showStatus = (): void => {
       if (!catalog) return status.set({ fill: 'red', shape: 'ring', text: statusKey('plu-out.status.not-running') });
@@ -85,16 +60,7 @@ export = function register(RED: NodeAPI): void {
       showStatus();
     };
 
-    const scheduleWrite = (send: Send): void => {
-      pendingSend = send;
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => {
-        timer = null;
-        const s = pendingSend;
-        pendingSend = null;
-        if (s) writeNow(s);
-      }, debounceMs);
-    };
+    const writes = new Debounced<Send>(cfg?.debounceMs ?? 0, (send) => writeNow(send));
 
     /** Reads and checks one item, naming the PLU and field when it cannot be written. */
     const accept = (raw: unknown): PluItem => {
@@ -144,7 +110,7 @@ export = function register(RED: NodeAPI): void {
             throw new Error(RED._('plu-out.errors.unknown-topic', { topic }));
         }
         showStatus();
-        scheduleWrite(send);
+        writes.schedule(send);
       },
       (err) => {
         lastError = err.message;
@@ -154,15 +120,9 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
-      untrack();
-      if (timer) {
-        // A change not yet written goes to disk now: the scale's file must match the catalogue.
-        clearTimeout(timer);
-        timer = null;
-        if (pendingSend) writeNow(() => undefined);
-      }
-      lease?.release();
-      lease = null;
+      // A change not yet written goes to disk now: the scale's file must match the catalogue.
+      writes.flush({ value: () => undefined });
+      started.release();
       catalog = null;
       done();
     });

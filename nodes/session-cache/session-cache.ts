@@ -1,46 +1,32 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { SessionCache, SESSION_TOPICS, type SessionTopic, type BatchMessage } from '../../lib/sessions/session-cache';
-import { NumberFields } from '../../lib/util/config-fields';
-import type { Lease } from '../../lib/db/database-pool';
-import { siteOf } from '../shared/site-node';
+import { parseSessionCacheSettings, SHIFT_HOURS } from '../../lib/sessions/settings';
+import { startOnSite } from '../shared/startup';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
-import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
 type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number };
 
 const HOUR = 3_600_000;
-/** A working shift: an expiry below this is allowed but said out loud. */
-const SHIFT_HOURS = 8;
 
 export = function register(RED: NodeAPI): void {
   function SessionCacheNode(this: Node, config: SessionCacheDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new ThrottledStatus((s) => node.status(s), 250);
-    const fields = new NumberFields(config, { expiryHours: 12 });
-    const expiryHours = fields.read('expiryHours', 0.01, 24 * 30, false);
-    const site = siteOf(RED, config.site);
-    let lease: Lease | null = null;
-    let cache: SessionCache | null = null;
-    let notRunning = '';
-
-    const problem = typeof site === 'string' ? site : fields.errors.map((e) => e.message).join('; ') || null;
-    if (!problem && typeof site !== 'string') {
-      try {
-        lease = site.lease();
-        cache = new SessionCache(lease.db, { siteId: site.site!.siteId, expiryMs: expiryHours * HOUR });
-      } catch (err) {
-        notRunning = RED._('session-cache.errors.database', { error: (err as Error).message });
-        node.error(notRunning);
-      }
-    } else {
-      notRunning = RED._('session-cache.errors.invalid', { problem: String(problem) });
-      node.error(notRunning);
-    }
-    const untrack = cache ? track('caches', node, cache, { siteId: typeof site !== 'string' ? site.site!.siteId : null, expiryHours }) : trackBroken(node, notRunning);
+    const parsed = parseSessionCacheSettings(config);
+    const expiryHours = parsed.settings?.expiryHours ?? 0;
+    const started = startOnSite(RED, node, {
+      type: 'session-cache',
+      kind: 'caches',
+      siteId: config.site,
+      errors: parsed.errors,
+      open: (lease, site) => new SessionCache(lease.db, { siteId: site.siteId, expiryMs: expiryHours * HOUR }),
+      resolved: (site) => ({ siteId: site.siteId, expiryHours }),
+    });
+    let cache = started.part;
     if (cache && expiryHours < SHIFT_HOURS) node.warn(RED._('session-cache.errors.short-expiry', { hours: expiryHours, shift: SHIFT_HOURS }));
 
     const showStatus = (): void => {
@@ -89,11 +75,9 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
-      untrack();
       try {
-        lease?.release();
+        started.release();
       } finally {
-        lease = null;
         cache = null;
         done();
       }

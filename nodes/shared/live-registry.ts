@@ -40,7 +40,7 @@ export const live = {
 
 export const broken = new Map<string, BrokenNode>();
 
-type Kind = keyof typeof live;
+export type Kind = keyof typeof live;
 
 /** The node type behind each kind of part. */
 export const NODE_TYPE: Record<Kind, string> = {
@@ -58,7 +58,7 @@ export function resolvedSettings(): Array<{ type: string; nodeId: string; name: 
     [...(live[kind] as Map<string, LiveEntry<unknown>>).values()].map((e) => ({ type: NODE_TYPE[kind], nodeId: e.nodeId, name: e.name, resolved: e.resolved })),
   );
 }
-type PartOf<K extends Kind> = (typeof live)[K] extends Map<string, LiveEntry<infer T>> ? T : never;
+export type PartOf<K extends Kind> = (typeof live)[K] extends Map<string, LiveEntry<infer T>> ? T : never;
 
 /** Adds a part; returns the function that removes it (call it in close). */
 export function track<K extends Kind>(kind: K, node: { id: string; name?: string }, part: PartOf<K>, resolved: ResolvedSettings = {}): () => void {
