@@ -37,9 +37,13 @@ const RATE = Number(a.rate);
 const OPEN_SECONDS = Number(a['open-seconds']);
 const root = path.resolve(__dirname, '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
 const rssMiB = (pid) => {
   const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (k) => Number(new RegExp(`${k}:\\s+(\\d+)`).exec(st)[1]) / 1024;
@@ -55,13 +59,28 @@ function scale(port, id, until, latencies, counter) {
     let n = 0;
     let tail = '';
     const send = () => {
-      if (Date.now() >= until()) { s.end(); return; }
+      if (Date.now() >= until()) {
+        s.end();
+        return;
+      }
       n++;
-      const line = formatWeighingLine({ plu: '00001', when: new Date(), name: 'KIYMA', barcode: '2000001000008', operator: 'AYŞE', grossRaw: 10000 + n + 100, tareRaw: 100, netRaw: 10000 + n });
+      const line = formatWeighingLine({
+        plu: '00001',
+        when: new Date(),
+        name: 'KIYMA',
+        barcode: '2000001000008',
+        operator: 'AYŞE',
+        grossRaw: 10000 + n + 100,
+        tareRaw: 100,
+        netRaw: 10000 + n,
+      });
       sentAt = process.hrtime.bigint();
       s.write(encodeText(line + '\r\n', 'windows-1254'));
     };
-    s.on('connect', () => { s.write(id); send(); });
+    s.on('connect', () => {
+      s.write(id);
+      send();
+    });
     s.on('data', (d) => {
       const parts = (tail + d.toString('latin1')).split('OK\n');
       tail = parts.pop();
@@ -91,11 +110,20 @@ function watchArrivals(cloud, arrivals) {
 
 /** Open loop: `rate` weighings a second over `n` scales for `seconds`, without waiting for OK. */
 async function openLoop(port, n, rate, seconds, sentAt) {
-  const sockets = await Promise.all(Array.from({ length: n }, (_, i) => new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port }, () => { s.write(id(i)); resolve(s); });
-    s.on('error', reject);
-    s.on('data', () => undefined);
-  })));
+  const sockets = await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise((resolve, reject) => {
+          const s = net.connect({ host: '127.0.0.1', port }, () => {
+            s.write(id(i));
+            resolve(s);
+          });
+          s.on('error', reject);
+          s.on('data', () => undefined);
+        }),
+    ),
+  );
   await sleep(300);
   const perTick = rate / 100; // a tick every 10 ms
   let sent = 0;
@@ -107,7 +135,16 @@ async function openLoop(port, n, rate, seconds, sentAt) {
     for (; carry >= 1; carry--) {
       const i = sent % n;
       const netRaw = net0++;
-      const line = formatWeighingLine({ plu: '00002', when: new Date(), name: 'BONFILE', barcode: '2000002000007', operator: 'AYŞE', grossRaw: netRaw + 100, tareRaw: 100, netRaw });
+      const line = formatWeighingLine({
+        plu: '00002',
+        when: new Date(),
+        name: 'BONFILE',
+        barcode: '2000002000007',
+        operator: 'AYŞE',
+        grossRaw: netRaw + 100,
+        tareRaw: 100,
+        netRaw,
+      });
       sentAt.set(`${id(i)}:${netRaw}`, process.hrtime.bigint());
       sockets[i].write(encodeText(line + '\r\n', 'windows-1254'));
       sent++;
@@ -125,10 +162,30 @@ async function main() {
   let cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
   watchArrivals(cloud, arrivals);
   await cloud.start();
-  const red = (redProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS || '').split(' ').filter(Boolean), require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], {
-    env: { ...process.env, NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS || '', HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort), NODE_RED_USER_DIR: userDir, EDGE_SITE_ID: 'BENCH', CLOUD_WS_URL: cloud.url, CLOUD_API_KEY: 'bench', LOG_LEVEL: 'warn', DP401_MAX_CONNECTIONS: String(Math.max(32, SCALES + 10)) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }));
+  const red = (redProcess = spawn(
+    process.execPath,
+    [
+      ...(process.env.BENCH_NODE_ARGS || '').split(' ').filter(Boolean),
+      require.resolve('node-red/red.js'),
+      '--settings',
+      path.join(root, 'dist', 'settings.js'),
+    ],
+    {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS || '',
+        HTTP_PORT: String(httpPort),
+        TCP_PORT: String(tcpPort),
+        NODE_RED_USER_DIR: userDir,
+        EDGE_SITE_ID: 'BENCH',
+        CLOUD_WS_URL: cloud.url,
+        CLOUD_API_KEY: 'bench',
+        LOG_LEVEL: 'warn',
+        DP401_MAX_CONNECTIONS: String(Math.max(32, SCALES + 10)),
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  ));
   let out = '';
   red.stdout.on('data', (d) => {
     out += d;
@@ -154,7 +211,14 @@ async function main() {
   const deliveredInWindow = cloud.events.size - atCloud0;
   const drainStart = Date.now();
   while (cloud.events.size - atCloud0 < counter.ok && Date.now() - drainStart < 120000) await sleep(20);
-  const closed = { scales: SCALES, seconds: elapsed, stored: counter.ok, storedPerSecond: counter.ok / elapsed, deliveredPerSecond: deliveredInWindow / elapsed, cloudCatchUpS: (Date.now() - drainStart) / 1000 };
+  const closed = {
+    scales: SCALES,
+    seconds: elapsed,
+    stored: counter.ok,
+    storedPerSecond: counter.ok / elapsed,
+    deliveredPerSecond: deliveredInWindow / elapsed,
+    cloudCatchUpS: (Date.now() - drainStart) / 1000,
+  };
   lat.sort((x, y) => x - y);
   const okLatency = { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99), max: lat[lat.length - 1] };
   const afterClosed = rssMiB(red.pid);
@@ -167,8 +231,17 @@ async function main() {
   const arrivedAll = () => [...sentAt.keys()].every((k) => arrivals.has(k));
   while (!arrivedAll() && Date.now() - waitStart < 60000) await sleep(50);
   for (const s of open.sockets) s.destroy();
-  const cloudLat = [...sentAt].filter(([k]) => arrivals.has(k)).map(([k, t]) => Number(arrivals.get(k) - t) / 1e6).sort((x, y) => x - y);
-  const openLoopResult = { rate: RATE, sent: open.sent, sentPerSecond: open.sent / open.seconds, arrived: cloudLat.length, cloudLatencyMs: { p50: pct(cloudLat, 50), p99: pct(cloudLat, 99), max: cloudLat[cloudLat.length - 1] } };
+  const cloudLat = [...sentAt]
+    .filter(([k]) => arrivals.has(k))
+    .map(([k, t]) => Number(arrivals.get(k) - t) / 1e6)
+    .sort((x, y) => x - y);
+  const openLoopResult = {
+    rate: RATE,
+    sent: open.sent,
+    sentPerSecond: open.sent / open.seconds,
+    arrived: cloudLat.length,
+    cloudLatencyMs: { p50: pct(cloudLat, 50), p99: pct(cloudLat, 99), max: cloudLat[cloudLat.length - 1] },
+  };
 
   log('offline backlog');
   // Phase 3: offline backlog.
@@ -194,8 +267,17 @@ async function main() {
   const reconnectS = (Date.now() - tBack) / 1000;
   while (cloud.events.size < captured && Date.now() - tBack < 600000) await sleep(50);
   const drainS = (Date.now() - tBack) / 1000;
-  const backlog = { captured, capturePerSecond: captured / captureS, reconnectS, delivered: cloud.events.size, drainSecondsAfterCloudBack: drainS, rssGrowthMiB: afterCapture.rss - beforeCapture.rss, rssGrowthPer100kMiB: ((afterCapture.rss - beforeCapture.rss) / captured) * 100000 };
-  void backlogAtCloud0; void events;
+  const backlog = {
+    captured,
+    capturePerSecond: captured / captureS,
+    reconnectS,
+    delivered: cloud.events.size,
+    drainSecondsAfterCloudBack: drainS,
+    rssGrowthMiB: afterCapture.rss - beforeCapture.rss,
+    rssGrowthPer100kMiB: ((afterCapture.rss - beforeCapture.rss) / captured) * 100000,
+  };
+  void backlogAtCloud0;
+  void events;
   const end = rssMiB(red.pid);
 
   red.kill('SIGTERM');
@@ -209,14 +291,29 @@ async function main() {
     okLatencyMs: okLatency,
     openLoop: openLoopResult,
     backlog,
-    nodeRedRssMiB: { idle: idle.rss, afterClosedLoop: afterClosed.rss, beforeBacklog: beforeCapture.rss, afterBacklog: afterCapture.rss, end: end.rss, peak: end.peak },
+    nodeRedRssMiB: {
+      idle: idle.rss,
+      afterClosedLoop: afterClosed.rss,
+      beforeBacklog: beforeCapture.rss,
+      afterBacklog: afterCapture.rss,
+      end: end.rss,
+      peak: end.peak,
+    },
   };
   const f = (n) => (typeof n === 'number' ? Math.round(n * 10) / 10 : n);
-  console.log(`closed loop: ${SCALES} scales, ${closed.stored} weighings in ${f(elapsed)} s: stored ${f(closed.storedPerSecond)}/s, delivered ${f(closed.deliveredPerSecond)}/s (Cloud caught up ${f(closed.cloudCatchUpS)} s after)`);
+  console.log(
+    `closed loop: ${SCALES} scales, ${closed.stored} weighings in ${f(elapsed)} s: stored ${f(closed.storedPerSecond)}/s, delivered ${f(closed.deliveredPerSecond)}/s (Cloud caught up ${f(closed.cloudCatchUpS)} s after)`,
+  );
   console.log(`weigh -> OK latency ms: p50 ${f(okLatency.p50)}, p95 ${f(okLatency.p95)}, p99 ${f(okLatency.p99)}, max ${f(okLatency.max)}`);
-  console.log(`open loop: ${f(openLoopResult.sentPerSecond)}/s for ${OPEN_SECONDS} s, ${openLoopResult.arrived}/${open.sent} at the Cloud; weigh -> Cloud latency ms p50 ${f(openLoopResult.cloudLatencyMs.p50)}, p99 ${f(openLoopResult.cloudLatencyMs.p99)}, max ${f(openLoopResult.cloudLatencyMs.max)}`);
-  console.log(`backlog: ${captured} captured at ${f(backlog.capturePerSecond)}/s with the Cloud down; Cloud back: link up after ${f(reconnectS)} s, all ${backlog.delivered} delivered ${f(drainS)} s after it came back`);
-  console.log(`Node-RED RSS MiB: idle ${f(idle.rss)}, after closed loop ${f(afterClosed.rss)}, backlog ${f(beforeCapture.rss)} -> ${f(afterCapture.rss)} (${f(backlog.rssGrowthPer100kMiB)} MiB per 100k queued), end ${f(end.rss)}, peak ${f(end.peak)}`);
+  console.log(
+    `open loop: ${f(openLoopResult.sentPerSecond)}/s for ${OPEN_SECONDS} s, ${openLoopResult.arrived}/${open.sent} at the Cloud; weigh -> Cloud latency ms p50 ${f(openLoopResult.cloudLatencyMs.p50)}, p99 ${f(openLoopResult.cloudLatencyMs.p99)}, max ${f(openLoopResult.cloudLatencyMs.max)}`,
+  );
+  console.log(
+    `backlog: ${captured} captured at ${f(backlog.capturePerSecond)}/s with the Cloud down; Cloud back: link up after ${f(reconnectS)} s, all ${backlog.delivered} delivered ${f(drainS)} s after it came back`,
+  );
+  console.log(
+    `Node-RED RSS MiB: idle ${f(idle.rss)}, after closed loop ${f(afterClosed.rss)}, backlog ${f(beforeCapture.rss)} -> ${f(afterCapture.rss)} (${f(backlog.rssGrowthPer100kMiB)} MiB per 100k queued), end ${f(end.rss)}, peak ${f(end.peak)}`,
+  );
   if (a.json) fs.writeFileSync(a.json, JSON.stringify(result, null, 2) + '\n');
 }
 

@@ -18,7 +18,13 @@ async function main() {
   const cloud = new ReferenceCloud({ port: cloudPort, apiKeys: [apiKey], path: '/edge' });
   await cloud.start();
   scales.forEach((deviceId, i) =>
-    cloud.startSession({ deviceId, animalId: `animal-${i + 1}`, animalTag: `A-${101 + i}`, animalSpecies: ['Dana', 'Kuzu', 'Dana'][i], operatorId: `operator-${i + 1}` }),
+    cloud.startSession({
+      deviceId,
+      animalId: `animal-${i + 1}`,
+      animalTag: `A-${101 + i}`,
+      animalSpecies: ['Dana', 'Kuzu', 'Dana'][i],
+      operatorId: `operator-${i + 1}`,
+    }),
   );
   console.log(`reference Cloud on ${cloud.url}, sessions started on ${scales.join(', ')}`);
 
@@ -32,7 +38,10 @@ async function main() {
     CLOUD_WS_URL: cloud.url,
     CLOUD_API_KEY: apiKey,
   };
-  const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const red = spawn(process.execPath, [require.resolve('node-red/red.js'), '--settings', path.join(root, 'dist', 'settings.js')], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const sims = [];
   const startTimers = [];
   let started = false;

@@ -9,7 +9,7 @@ const { execSync } = require('node:child_process');
 const CHROMIUM = '/usr/bin/chromium';
 if (!fs.existsSync(CHROMIUM)) {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  let apt = false;
+  let apt;
   try {
     execSync('command -v apt-get', { stdio: 'ignore', shell: '/bin/sh' });
     apt = true;

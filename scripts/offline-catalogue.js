@@ -11,9 +11,27 @@ const STAND_IN = {
   name: 'stand-in Node-RED catalogue (offline)',
   updated_at: new Date().toISOString(),
   modules: [
-    { id: 'node-red-node-sqlite', version: '1.1.0', url: 'https://flows.nodered.org/node/node-red-node-sqlite', types: ['sqlitedb', 'sqlite'], keywords: ['node-red'] },
-    { id: 'node-red-contrib-home-assistant-websocket', version: '0.70.0', url: 'https://flows.nodered.org/node/node-red-contrib-home-assistant-websocket', types: ['server', 'api-call-service'], keywords: ['node-red'] },
-    { id: 'node-red-dashboard', version: '3.6.5', url: 'https://flows.nodered.org/node/node-red-dashboard', types: ['ui_button', 'ui_text'], keywords: ['node-red'] },
+    {
+      id: 'node-red-node-sqlite',
+      version: '1.1.0',
+      url: 'https://flows.nodered.org/node/node-red-node-sqlite',
+      types: ['sqlitedb', 'sqlite'],
+      keywords: ['node-red'],
+    },
+    {
+      id: 'node-red-contrib-home-assistant-websocket',
+      version: '0.70.0',
+      url: 'https://flows.nodered.org/node/node-red-contrib-home-assistant-websocket',
+      types: ['server', 'api-call-service'],
+      keywords: ['node-red'],
+    },
+    {
+      id: 'node-red-dashboard',
+      version: '3.6.5',
+      url: 'https://flows.nodered.org/node/node-red-dashboard',
+      types: ['ui_button', 'ui_text'],
+      keywords: ['node-red'],
+    },
   ],
 };
 

@@ -2,6 +2,7 @@
 // Refreshes docs/default-flow.png (the README's picture): a throw-away Node-RED with the
 // default flow, the editor opened in Debian's Chromium (headless), one screenshot.
 'use strict';
+/* global RED */ // the editor's, inside page.evaluate
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -10,9 +11,13 @@ const { spawn } = require('node:child_process');
 const { chromium } = require('playwright-core');
 
 const root = path.resolve(__dirname, '..');
-const freePort = () => new Promise((resolve) => {
-  const s = net.createServer().listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-});
+const freePort = () =>
+  new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
 
 async function main() {
   const [httpPort, tcpPort] = [await freePort(), await freePort()];
@@ -36,7 +41,10 @@ async function main() {
     const page = await browser.newPage({ viewport: { width: 1900, height: 640 } });
     await page.goto(`http://127.0.0.1:${httpPort}/`);
     await page.waitForSelector('.red-ui-flow-node-group', { timeout: 30000 });
-    await page.evaluate(() => { RED.menu.setSelected('menu-item-sidebar', false); RED.menu.setSelected('menu-item-palette', false); });
+    await page.evaluate(() => {
+      RED.menu.setSelected('menu-item-sidebar', false);
+      RED.menu.setSelected('menu-item-palette', false);
+    });
     await page.waitForTimeout(1500);
     const file = path.join(root, 'docs', 'default-flow.png');
     await page.locator('#red-ui-workspace-chart').screenshot({ path: file });
@@ -47,4 +55,7 @@ async function main() {
     fs.rmSync(userDir, { recursive: true, force: true });
   }
 }
-main().catch((err) => { console.error(err); process.exit(1); });
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -183,7 +183,11 @@ export class ReferenceCloud {
 
   private accept(ws: WebSocket, req: http.IncomingMessage): void {
     this.connectionsAccepted++;
-    const c: EdgeConnection = { ws, edgeId: (req.headers['x-edge-id'] as string | undefined) ?? null, siteId: (req.headers['x-site-id'] as string | undefined) ?? null };
+    const c: EdgeConnection = {
+      ws,
+      edgeId: (req.headers['x-edge-id'] as string | undefined) ?? null,
+      siteId: (req.headers['x-site-id'] as string | undefined) ?? null,
+    };
     this.conns.add(c);
     ws.on('ping', (data: Buffer) => {
       if (!this.faults.silent) ws.pong(data);
@@ -300,7 +304,10 @@ export class ReferenceCloud {
             invalid: this.invalid.length,
           });
         case 'GET /api/events':
-          return json(200, [...this.events.values()].map((e) => ({ cloudEventId: e.cloudEventId, count: e.count, ...e.payload })));
+          return json(
+            200,
+            [...this.events.values()].map((e) => ({ cloudEventId: e.cloudEventId, count: e.count, ...e.payload })),
+          );
         case 'POST /api/sessions/start':
           if (typeof body.deviceId !== 'string') return json(400, { error: 'deviceId is required' });
           return json(200, { cloudSessionId: this.startSession(body as unknown as SessionFields) });

@@ -93,8 +93,24 @@ export class OfflineBatches {
   }
 
   /** Opens a batch for the device; returns it with its `offline_batch_start` message. */
-  start(batchId: string, deviceId: string, cloudSessionId: string | null, reason: OfflineBatch['reason'], now: number): { batch: OfflineBatch; message: BatchMessage } {
-    const batch: OfflineBatch = { batchId, deviceId, cloudSessionId, reason, startedAt: new Date(now).toISOString(), endedAt: null, endReason: null, startSentAt: null, endSentAt: null };
+  start(
+    batchId: string,
+    deviceId: string,
+    cloudSessionId: string | null,
+    reason: OfflineBatch['reason'],
+    now: number,
+  ): { batch: OfflineBatch; message: BatchMessage } {
+    const batch: OfflineBatch = {
+      batchId,
+      deviceId,
+      cloudSessionId,
+      reason,
+      startedAt: new Date(now).toISOString(),
+      endedAt: null,
+      endReason: null,
+      startSentAt: null,
+      endSentAt: null,
+    };
     this.stmt.insert.run(batch.batchId, deviceId, cloudSessionId, reason, batch.startedAt);
     return { batch, message: { topic: 'offline_batch_start', payload: this.startPayload(batch) } };
   }
@@ -130,7 +146,14 @@ export class OfflineBatches {
 
   /** The payload of `offline_batch_start`. */
   startPayload(b: OfflineBatch): OfflineBatchStartPayload {
-    return { batchId: b.batchId, deviceId: b.deviceId, globalDeviceId: globalDeviceId(this.siteId, b.deviceId), cloudSessionId: b.cloudSessionId, reason: b.reason, startedAt: b.startedAt };
+    return {
+      batchId: b.batchId,
+      deviceId: b.deviceId,
+      globalDeviceId: globalDeviceId(this.siteId, b.deviceId),
+      cloudSessionId: b.cloudSessionId,
+      reason: b.reason,
+      startedAt: b.startedAt,
+    };
   }
 
   /** The payload of `offline_batch_end`, before the store adds the event count and weight. */

@@ -28,7 +28,11 @@ export class OutageLog {
     }
     if (s.state !== 'waiting') return null;
     const reason = s.reason ?? '';
-    const line = (): OutageLine => ({ level: isKeyRefused(reason) ? 'warn' : 'info', key: 'waiting', params: { reason, seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000) } });
+    const line = (): OutageLine => ({
+      level: isKeyRefused(reason) ? 'warn' : 'info',
+      key: 'waiting',
+      params: { reason, seconds: Math.ceil((s.nextRetryMs ?? 0) / 1000) },
+    });
     if (!this.down) {
       this.down = { sinceMs: nowMs, attempts: 1, reason };
       return line();

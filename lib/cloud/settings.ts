@@ -16,7 +16,10 @@ export interface CloudLinkSettings {
 export const DEFAULT_CLOUD_URL = 'wss://api.carnitrack.cloud/edge/ws';
 
 /** `env` is the process environment: CLOUD_WS_URL is the URL's fallback. */
-export function parseCloudLinkSettings(raw: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { settings: CloudLinkSettings | null; errors: FieldError[] } {
+export function parseCloudLinkSettings(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): { settings: CloudLinkSettings | null; errors: FieldError[] } {
   const f = new NumberFields(raw, { keepAliveS: 30, pongTimeoutS: 10, minBackoffS: 1, maxBackoffS: 60, handshakeTimeoutS: 10, maxFrameKB: 1024 });
   const keepAliveS = f.read('keepAliveS', 0.1, 3600, false);
   const pongTimeoutS = f.read('pongTimeoutS', 0.1, 600, false);
@@ -30,7 +33,20 @@ export function parseCloudLinkSettings(raw: Record<string, unknown>, env: NodeJS
   if (!/^wss?:\/\/[^\s]+$/.test(url)) errors.push({ field: 'url', message: `url must start with ws:// or wss://, got "${url}"` });
   // Flows saved before this setting existed keep one message per ack.
   const ackOutput = fieldText(raw.ackOutput, 'each');
-  if (ackOutput !== 'grouped' && ackOutput !== 'each') errors.push({ field: 'ackOutput', message: `ackOutput must be "grouped" or "each", got "${String(raw.ackOutput)}"` });
+  if (ackOutput !== 'grouped' && ackOutput !== 'each')
+    errors.push({ field: 'ackOutput', message: `ackOutput must be "grouped" or "each", got "${String(raw.ackOutput)}"` });
   if (errors.length) return { settings: null, errors };
-  return { settings: { url, keepAliveS, pongTimeoutS, minBackoffS, maxBackoffS, handshakeTimeoutS, maxFrameKB, ackOutput: ackOutput as CloudLinkSettings['ackOutput'] }, errors };
+  return {
+    settings: {
+      url,
+      keepAliveS,
+      pongTimeoutS,
+      minBackoffS,
+      maxBackoffS,
+      handshakeTimeoutS,
+      maxFrameKB,
+      ackOutput: ackOutput as CloudLinkSettings['ackOutput'],
+    },
+    errors,
+  };
 }

@@ -94,7 +94,7 @@ function lineStarts(buf: Buffer, pos: number): boolean | 'partial' {
     if (!isDigit(buf[i])) return false;
   }
   if (i >= end) return 'partial';
-  return buf[i] === 0x2c /* , */;
+  return buf[i] === 0x2c; /* , */
 }
 
 function findTerminator(buf: Buffer, from: number): number {

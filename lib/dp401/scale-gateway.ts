@@ -16,12 +16,7 @@ import { WarningLimiter } from '../util/warning-limiter';
  * everything as events. The dp401-in node is a thin adapter over this class.
  */
 
-export type DeviceTopic =
-  | 'device_connected'
-  | 'device_disconnected'
-  | 'device_heartbeat'
-  | 'device_status'
-  | 'duplicate_suppressed';
+export type DeviceTopic = 'device_connected' | 'device_disconnected' | 'device_heartbeat' | 'device_status' | 'duplicate_suppressed';
 
 export type DisconnectReason =
   | 'closed-by-scale'
@@ -42,17 +37,7 @@ export interface LineRejected {
 }
 
 export interface GatewayWarning {
-  code:
-    | 'junk'
-    | 'overflow'
-    | 'unregistered'
-    | 'id-conflict'
-    | 'refused'
-    | 'evicted'
-    | 'registration-timeout'
-    | 'bad-register'
-    | 'ack-unknown'
-    | 'ack-backlog';
+  code: 'junk' | 'overflow' | 'unregistered' | 'id-conflict' | 'refused' | 'evicted' | 'registration-timeout' | 'bad-register' | 'ack-unknown' | 'ack-backlog';
   message: string;
   deviceId?: string | null;
   sourceIp?: string;
@@ -305,7 +290,11 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       return;
     }
     if (this.connections.size >= this.settings.maxConnections && !this.evictStray()) {
-      this.refuse(socket, sourceIp, `connection from ${sourceIp} refused: ${this.settings.maxConnections} connections already open (max connections), every one a scale`);
+      this.refuse(
+        socket,
+        sourceIp,
+        `connection from ${sourceIp} refused: ${this.settings.maxConnections} connections already open (max connections), every one a scale`,
+      );
       return;
     }
     const id = `${this.prefix}-${this.nextConnection++}`;
@@ -434,13 +423,28 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         this.weighing(conn, packet.bytes, now);
         break;
       case 'junk':
-        this.unusable(conn, now, 'junk', `ignored ${packet.length} unknown byte(s) from ${this.label(conn)}: ${JSON.stringify(packet.sample.toString('latin1'))}`);
+        this.unusable(
+          conn,
+          now,
+          'junk',
+          `ignored ${packet.length} unknown byte(s) from ${this.label(conn)}: ${JSON.stringify(packet.sample.toString('latin1'))}`,
+        );
         break;
       case 'bad-register':
-        this.unusable(conn, now, 'bad-register', `refused registration "${packet.text}" from ${this.label(conn)}: a DP-401 registers as SCALE- and two digits (SCALE-00 to SCALE-99)`);
+        this.unusable(
+          conn,
+          now,
+          'bad-register',
+          `refused registration "${packet.text}" from ${this.label(conn)}: a DP-401 registers as SCALE- and two digits (SCALE-00 to SCALE-99)`,
+        );
         break;
       case 'overflow':
-        this.unusable(conn, now, 'overflow', `discarded a ${packet.length}-byte line from ${this.label(conn)}: longer than the ${this.settings.maxLineBytes}-byte buffer cap`);
+        this.unusable(
+          conn,
+          now,
+          'overflow',
+          `discarded a ${packet.length}-byte line from ${this.label(conn)}: longer than the ${this.settings.maxLineBytes}-byte buffer cap`,
+        );
         break;
     }
   }
@@ -469,12 +473,15 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     if (result.replaced) {
       const old = this.connections.get(result.replaced.connectionId);
       if (result.conflict) {
-        this.warn({
-          code: 'id-conflict',
-          message: `${deviceId} connected from ${conn.sourceIp} while ${result.replaced.sourceIp} was still sending heartbeats as ${deviceId}: two scales are probably configured with the same ID`,
-          deviceId,
-          sourceIp: conn.sourceIp,
-        }, `id-conflict ${deviceId}`);
+        this.warn(
+          {
+            code: 'id-conflict',
+            message: `${deviceId} connected from ${conn.sourceIp} while ${result.replaced.sourceIp} was still sending heartbeats as ${deviceId}: two scales are probably configured with the same ID`,
+            deviceId,
+            sourceIp: conn.sourceIp,
+          },
+          `id-conflict ${deviceId}`,
+        );
       }
       if (old) {
         this.replacedIds.set(old.id, deviceId);

@@ -86,8 +86,5 @@ export function scaleTimestamp(date: string, time: string, zone: string): string
   const second = offsetMinutes(zone, wall - off * 60000);
   if (second !== off) off = second;
   const sign = off < 0 ? '-' : '+';
-  return (
-    `${pad(year, 4)}-${pad(month)}-${pad(day)}T${pad(h)}:${pad(mi)}:${pad(s)}` +
-    `${sign}${pad(Math.trunc(off / 60))}:${pad(off % 60)}`
-  );
+  return `${pad(year, 4)}-${pad(month)}-${pad(day)}T${pad(h)}:${pad(mi)}:${pad(s)}` + `${sign}${pad(Math.trunc(off / 60))}:${pad(off % 60)}`;
 }

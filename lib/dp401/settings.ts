@@ -96,7 +96,10 @@ export function allowListMatcher(entries: string[]): (address: string) => boolea
 /** `192.168.1.21=SCALE-01` one per line (or comma-separated). */
 export function parseAddressMap(text: string): { map: Map<string, string>; error?: string } {
   const map = new Map<string, string>();
-  for (const entry of text.split(/[\n,;]+/).map((s) => s.trim()).filter(Boolean)) {
+  for (const entry of text
+    .split(/[\n,;]+/)
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([^=\s]+)\s*=\s*(\S+)$/.exec(entry);
     if (!m || !isIP(m[1])) return { map, error: `"${entry}" is not "address=DEVICE-ID"` };
     if (!DEVICE_ID_PATTERN.test(m[2])) return { map, error: `device id "${m[2]}" may hold only letters, digits, . _ -` };

@@ -58,7 +58,11 @@ export function parseWeighingLine(bytes: Buffer, encoding: string): ParseResult 
   if (!/^\d\d:\d\d:\d\d$/.test(f[1])) return fail(`time field "${f[1]}" is not HH:MM:SS`);
   if (!/^\d\d\.\d\d\.\d{4}$/.test(f[2])) return fail(`date field "${f[2]}" is not DD.MM.YYYY`);
   const weights: number[] = [];
-  for (const [i, name] of [[7, 'gross'], [8, 'tare'], [9, 'net']] as const) {
+  for (const [i, name] of [
+    [7, 'gross'],
+    [8, 'tare'],
+    [9, 'net'],
+  ] as const) {
     const w = rawWeight(f[i].trim(), name);
     if (typeof w === 'string') return fail(w);
     weights.push(w);

@@ -43,7 +43,10 @@ const SEPARATOR = '~';
 /** `text1:40~flag:1` -> fields; an empty template means the short format. */
 export function parseTemplate(text: string): { fields: TemplateField[]; error?: string } {
   const fields: TemplateField[] = [];
-  for (const part of text.split(SEPARATOR).map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(SEPARATOR)
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const m = /^([A-Za-z][A-Za-z0-9_]{0,31}):(\d{1,4})$/.exec(part);
     if (!m || Number(m[2]) < 1) return { fields, error: `template entry "${part}" is not name:width (width 1 to 9999)` };
     fields.push({ name: m[1], width: Number(m[2]) });
@@ -86,7 +89,10 @@ export function formatPluLine(item: PluItem, o: FormatOptions): FormatResult {
   const fail = (field: string, why: string): FormatResult => ({ ok: false, error: `PLU ${plu}: ${field} ${why}` });
   if (!Number.isInteger(plu) || plu < 1 || plu > 99999) return { ok: false, error: `PLU ${String(plu)}: pluCode must be a whole number from 1 to 99999` };
 
-  const textChecks: Array<[string, string]> = [['name', item.name], ['lot', item.lot ?? '']];
+  const textChecks: Array<[string, string]> = [
+    ['name', item.name],
+    ['lot', item.lot ?? ''],
+  ];
   for (const [k, v] of Object.entries(item.extra ?? {})) textChecks.push([`extra.${k}`, v]);
   for (const [field, value] of textChecks) {
     if (typeof value !== 'string') return fail(field, 'must be text');
@@ -106,7 +112,8 @@ export function formatPluLine(item: PluItem, o: FormatOptions): FormatResult {
   if (!/^\d{0,12}$/.test(barcode)) return fail('barcode', `"${barcode}" must be at most 12 digits`);
   const lot = item.lot ?? '';
   if (lot.length > 10) return fail('lot', `"${lot}" is longer than 10 characters`);
-  if (!Number.isInteger(item.price) || item.price < 0 || item.price > 99999) return fail('price', `${item.price} must be a whole number of kuruş from 0 to 99999`);
+  if (!Number.isInteger(item.price) || item.price < 0 || item.price > 99999)
+    return fail('price', `${item.price} must be a whole number of kuruş from 0 to 99999`);
   const date1 = dateField(item.date1);
   if (date1 === null) return fail('date1', `"${item.date1}" is not a date (YYYY-MM-DD)`);
   const date2 = dateField(item.date2);

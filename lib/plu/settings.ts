@@ -13,7 +13,11 @@ export interface PluOutSettings {
 }
 
 /** `baseDir` is Node-RED's user directory; PLU_OUTPUT_DIR in `env` is the folder's fallback. */
-export function parsePluOutSettings(raw: Record<string, unknown>, baseDir: string, env: NodeJS.ProcessEnv = process.env): { settings: PluOutSettings | null; errors: FieldError[] } {
+export function parsePluOutSettings(
+  raw: Record<string, unknown>,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): { settings: PluOutSettings | null; errors: FieldError[] } {
   const f = new NumberFields(raw, { debounceS: 2 });
   const debounceMs = f.read('debounceS', 0, 3600, false) * 1000;
   const errors = f.errors;

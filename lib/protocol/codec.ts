@@ -35,7 +35,8 @@ export class ProtocolCodec {
   check(type: string, payload: unknown, direction: Exclude<Direction, 'both'>): string | null {
     const spec = MESSAGES[type];
     if (!spec) return `unknown message type "${type}"`;
-    if (spec.direction !== 'both' && spec.direction !== direction) return `"${type}" is not a message ${direction === 'to-cloud' ? 'the Edge sends' : 'the Cloud sends'}`;
+    if (spec.direction !== 'both' && spec.direction !== direction)
+      return `"${type}" is not a message ${direction === 'to-cloud' ? 'the Edge sends' : 'the Cloud sends'}`;
     const v = this.validator(type)!;
     if (!v(payload)) return `${type} payload ${this.ajv.errorsText(v.errors, { dataVar: 'payload' })}`;
     return null;

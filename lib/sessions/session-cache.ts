@@ -175,7 +175,13 @@ export class SessionCache {
     if (!this.cloudReachable || !session) {
       let batch = this.batches.openFor(deviceId);
       if (!batch) {
-        const started = this.batches.start(uuidv7(now), deviceId, session?.cloudSessionId ?? null, this.cloudReachable ? 'no-session' : 'cloud-unreachable', now);
+        const started = this.batches.start(
+          uuidv7(now),
+          deviceId,
+          session?.cloudSessionId ?? null,
+          this.cloudReachable ? 'no-session' : 'cloud-unreachable',
+          now,
+        );
         batch = started.batch;
         messages.push(started.message);
       }

@@ -23,14 +23,18 @@ export const SITE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
  * A relative database path is relative to the Node-RED user directory, so it means the
  * same file whichever directory Node-RED was started from.
  */
-export function parseSiteSettings(raw: { siteId?: unknown; siteName?: unknown; databasePath?: unknown; durability?: unknown }, userDir: string): { settings?: SiteSettings; errors: FieldError[]; usedDefaultSiteId: boolean } {
+export function parseSiteSettings(
+  raw: { siteId?: unknown; siteName?: unknown; databasePath?: unknown; durability?: unknown },
+  userDir: string,
+): { settings?: SiteSettings; errors: FieldError[]; usedDefaultSiteId: boolean } {
   const errors: FieldError[] = [];
   const siteId = fieldText(raw.siteId, SITE_DEFAULTS.siteId);
   if (!SITE_ID_PATTERN.test(siteId)) errors.push({ field: 'siteId', message: `siteId "${siteId}" may hold only letters, digits, . _ - (at most 64)` });
   const siteName = fieldText(raw.siteName, siteId);
   const dbPath = fieldText(raw.databasePath, SITE_DEFAULTS.databasePath);
   const durability = fieldText(raw.durability, SITE_DEFAULTS.durability);
-  if (durability !== 'full' && durability !== 'normal') errors.push({ field: 'durability', message: `durability must be "full" or "normal", got "${durability}"` });
+  if (durability !== 'full' && durability !== 'normal')
+    errors.push({ field: 'durability', message: `durability must be "full" or "normal", got "${durability}"` });
   const usedDefaultSiteId = fieldText(raw.siteId, '') === '';
   if (errors.length) return { errors, usedDefaultSiteId };
   return {

@@ -18,7 +18,10 @@ export class RetentionSchedule {
   private stopped = false;
 
   constructor(private readonly o: RetentionOptions) {
-    this.timers.push(setTimeout(() => this.run(), o.firstAfterMs ?? 60_000), setInterval(() => this.run(), o.everyMs ?? 3_600_000));
+    this.timers.push(
+      setTimeout(() => this.run(), o.firstAfterMs ?? 60_000),
+      setInterval(() => this.run(), o.everyMs ?? 3_600_000),
+    );
   }
 
   /** One run now (a run already going is left to finish). */

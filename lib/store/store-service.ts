@@ -55,9 +55,7 @@ export interface StoreFigures {
 }
 
 export type StoreAlarm =
-  | { code: 'disk-low'; freeMiB: number; minMiB: number }
-  | { code: 'backlog-old'; minutes: number }
-  | { code: 'write-failed'; error: string };
+  { code: 'disk-low'; freeMiB: number; minMiB: number } | { code: 'backlog-old'; minutes: number } | { code: 'write-failed'; error: string };
 
 function alarmText(a: StoreAlarm): string {
   switch (a.code) {
@@ -86,7 +84,6 @@ interface Waiting {
   resolve: (inserted: boolean) => void;
   reject: (err: Error) => void;
 }
-
 
 /** Bytes free to unprivileged writers on the file system holding `file`. */
 export function freeDiskBytes(file: string): number | null {
@@ -230,7 +227,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const now = this.now();
     for (const b of this.batches.unsentEnds()) {
       this.batches.markEndSent(b.batchId, now);
-      this.emit('cloud', { topic: 'offline_batch_end', payload: { ...this.batches.endPayload(b as OfflineBatch & { endedAt: string }), ...this.store.batchTotals(b.batchId) } });
+      this.emit('cloud', {
+        topic: 'offline_batch_end',
+        payload: { ...this.batches.endPayload(b as OfflineBatch & { endedAt: string }), ...this.store.batchTotals(b.batchId) },
+      });
     }
   }
 
@@ -280,7 +280,11 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       if (results[i] === 'synced') this.totals.delivered++;
       if (results[i] === 'unknown') unknown.push(a.localEventId);
     });
-    if (unknown.length) this.emit('warning', `event_ack for ${unknown.length} event(s) this store does not hold: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}`);
+    if (unknown.length)
+      this.emit(
+        'warning',
+        `event_ack for ${unknown.length} event(s) this store does not hold: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}`,
+      );
     this.pump();
   }
 
@@ -330,7 +334,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const free = freeDiskBytes(file);
     const oldestAge = c.oldestPendingStoredAt === null ? null : Math.max(0, Math.round((now - c.oldestPendingStoredAt) / 1000));
     const alarmCodes: StoreAlarm[] = [];
-    if (free !== null && free < this.o.minFreeDiskBytes) alarmCodes.push({ code: 'disk-low', freeMiB: Math.round(free / 2 ** 20), minMiB: Math.round(this.o.minFreeDiskBytes / 2 ** 20) });
+    if (free !== null && free < this.o.minFreeDiskBytes)
+      alarmCodes.push({ code: 'disk-low', freeMiB: Math.round(free / 2 ** 20), minMiB: Math.round(this.o.minFreeDiskBytes / 2 ** 20) });
     if (oldestAge !== null && oldestAge * 1000 > this.o.maxPendingAgeMs) alarmCodes.push({ code: 'backlog-old', minutes: Math.round(oldestAge / 60) });
     if (this.lastWriteError) alarmCodes.push({ code: 'write-failed', error: this.lastWriteError });
     return {

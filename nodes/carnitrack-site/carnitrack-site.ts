@@ -33,7 +33,12 @@ export = function register(RED: NodeAPI): void {
     }
 
     const untrack = node.site
-      ? track('sites', node, node.site, { siteId: node.site.siteId, siteName: node.site.siteName, databaseFile: node.site.databaseFile, durability: node.site.durability })
+      ? track('sites', node, node.site, {
+          siteId: node.site.siteId,
+          siteName: node.site.siteName,
+          databaseFile: node.site.databaseFile,
+          durability: node.site.durability,
+        })
       : trackBroken(node, node.problem ?? '');
 
     node.lease = () => {

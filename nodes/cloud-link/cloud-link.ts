@@ -111,7 +111,13 @@ export = function register(RED: NodeAPI): void {
         status.set(describe(s));
         const justConnected = s.connected && !wasConnected;
         wasConnected = s.connected;
-        node.send([null, { topic: 'cloud_status', payload: { connected: s.connected, edgeId: s.edgeId, reason: s.reason, attempt: s.attempt, nextRetryMs: s.nextRetryMs, state: s.state } }]);
+        node.send([
+          null,
+          {
+            topic: 'cloud_status',
+            payload: { connected: s.connected, edgeId: s.edgeId, reason: s.reason, attempt: s.attempt, nextRetryMs: s.nextRetryMs, state: s.state },
+          },
+        ]);
         if (justConnected) held.flush((topic, payload) => c.send(topic, payload));
         const line = outages.onStatus(s, Date.now());
         if (line) (line.level === 'warn' ? node.warn : node.log).call(node, RED._(`cloud-link.log.${line.key}`, { url, ...line.params }));
@@ -166,11 +172,16 @@ export = function register(RED: NodeAPI): void {
     });
 
     if (client) {
-      node.send([null, { topic: 'cloud_status', payload: { connected: false, edgeId: client.edgeId, reason: 'starting', attempt: 0, nextRetryMs: null, state: 'connecting' } }]);
+      node.send([
+        null,
+        { topic: 'cloud_status', payload: { connected: false, edgeId: client.edgeId, reason: 'starting', attempt: 0, nextRetryMs: null, state: 'connecting' } },
+      ]);
       client.start();
     }
   }
 
   registerAdminRoutes(RED);
-  RED.nodes.registerType<Node<{ apiKey?: string }>, CloudLinkDef, object, { apiKey?: string }>('cloud-link', CloudLinkNode, { credentials: { apiKey: { type: 'password' } } });
+  RED.nodes.registerType<Node<{ apiKey?: string }>, CloudLinkDef, object, { apiKey?: string }>('cloud-link', CloudLinkNode, {
+    credentials: { apiKey: { type: 'password' } },
+  });
 };

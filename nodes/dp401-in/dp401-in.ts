@@ -20,7 +20,6 @@ interface InputMessage extends NodeMessageInFlow {
   _session?: Dp401Session | { type?: unknown; id?: unknown };
 }
 
-
 function formatKg(grams: number): string {
   return (grams / 1000).toFixed(3);
 }
@@ -67,9 +66,12 @@ export = function register(RED: NodeAPI): void {
       const devices = gateway.devices();
       if (devices.length === 0) return { fill: 'yellow', shape: 'ring', text: statusKey('dp401-in.status.waiting', { port: settings.port }) };
       // Weighings the store has not OK'd: the scales wait, so this outranks the weights.
-      if (gateway.oldestPendingAckMs() > OK_LATE_MS) return { fill: 'red', shape: 'dot', text: statusKey('dp401-in.status.no-ok', { count: gateway.pendingAckCount }) };
+      if (gateway.oldestPendingAckMs() > OK_LATE_MS)
+        return { fill: 'red', shape: 'dot', text: statusKey('dp401-in.status.no-ok', { count: gateway.pendingAckCount }) };
       const last = gateway.lastEvent;
-      const text = last ? statusKey('dp401-in.status.scales-weight', { count: devices.length, kg: formatKg(last.weightGrams) }) : statusKey('dp401-in.status.scales', { count: devices.length });
+      const text = last
+        ? statusKey('dp401-in.status.scales-weight', { count: devices.length, kg: formatKg(last.weightGrams) })
+        : statusKey('dp401-in.status.scales', { count: devices.length });
       return { fill: devices.some((d) => d.health === 'stale') ? 'yellow' : 'green', shape: 'dot', text };
     };
 

@@ -48,10 +48,19 @@ export = function register(RED: NodeAPI): void {
 
     const describe = (fig: StoreFigures): { fill: 'red' | 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } => {
       const alarm = fig.alarmCodes[0];
-      if (alarm) return { fill: 'red', shape: 'dot', text: statusKey(`event-store.status.${alarm.code}`, alarm.code === 'backlog-old' ? { minutes: alarm.minutes } : undefined) };
+      if (alarm)
+        return {
+          fill: 'red',
+          shape: 'dot',
+          text: statusKey(`event-store.status.${alarm.code}`, alarm.code === 'backlog-old' ? { minutes: alarm.minutes } : undefined),
+        };
       if (fig.failed) return { fill: 'yellow', shape: 'dot', text: statusKey('event-store.status.rejected', { count: fig.failed }) };
       if (!fig.cloudConnected) return { fill: 'yellow', shape: 'ring', text: statusKey('event-store.status.offline', { count: fig.pending }) };
-      return { fill: 'green', shape: 'dot', text: fig.pending ? statusKey('event-store.status.queued', { count: fig.pending }) : statusKey('event-store.status.all-sent') };
+      return {
+        fill: 'green',
+        shape: 'dot',
+        text: fig.pending ? statusKey('event-store.status.queued', { count: fig.pending }) : statusKey('event-store.status.all-sent'),
+      };
     };
     let lastAlarm = '';
     const report = (emit: boolean): void => {
@@ -103,7 +112,10 @@ export = function register(RED: NodeAPI): void {
             } catch (err) {
               // Tell dp401-in, so it forgets the weighing: the scale's resend is then stored as
               // new instead of being answered as a duplicate of something never stored.
-              const nack: Record<string, unknown> = { topic: 'not_stored', payload: { localEventId: payload.localEventId, deviceId: payload.deviceId, error: (err as Error).message } };
+              const nack: Record<string, unknown> = {
+                topic: 'not_stored',
+                payload: { localEventId: payload.localEventId, deviceId: payload.deviceId, error: (err as Error).message },
+              };
               if (msg._session) nack._session = msg._session;
               send([null, nack as NodeMessage, null]);
               throw err;
@@ -140,7 +152,8 @@ export = function register(RED: NodeAPI): void {
             };
             each(list('acks'), (a) => service!.ack(a));
             each(list('rejected'), (r) => {
-              if (service!.reject(r) === 'unknown') node.warn(RED._('event-store.errors.unknown-event', { topic: 'event_rejected', id: String(r.localEventId) }));
+              if (service!.reject(r) === 'unknown')
+                node.warn(RED._('event-store.errors.unknown-event', { topic: 'event_rejected', id: String(r.localEventId) }));
             });
             if (bad.length) throw new Error(`event_acks: ${bad.length} item(s) refused: ${bad.slice(0, 3).join('; ')}`);
             break;

@@ -39,7 +39,9 @@ export = function register(RED: NodeAPI): void {
       if (!catalog) return status.set({ fill: 'red', shape: 'ring', text: statusKey('plu-out.status.not-running') });
       const count = catalog.count();
       if (lastError) return status.set({ fill: 'red', shape: 'dot', text: statusKey('plu-out.status.write-failed') });
-      const text = lastFileAt ? statusKey('plu-out.status.written', { count, when: lastFileAt.toTimeString().slice(0, 8) }) : statusKey('plu-out.status.never', { count });
+      const text = lastFileAt
+        ? statusKey('plu-out.status.written', { count, when: lastFileAt.toTimeString().slice(0, 8) })
+        : statusKey('plu-out.status.never', { count });
       status.set({ fill: 'green', shape: 'dot', text });
     };
 

@@ -32,7 +32,8 @@ export = function register(RED: NodeAPI): void {
     const showStatus = (): void => {
       if (!cache) return status.set({ fill: 'red', shape: 'ring', text: statusKey('session-cache.status.not-running') });
       status.set(() => {
-        if (cache!.isCloudReachable) return { fill: 'green', shape: 'dot', text: statusKey('session-cache.status.sessions', { count: cache!.sessions(Date.now()).length }) };
+        if (cache!.isCloudReachable)
+          return { fill: 'green', shape: 'dot', text: statusKey('session-cache.status.sessions', { count: cache!.sessions(Date.now()).length }) };
         return { fill: 'yellow', shape: 'ring', text: statusKey('session-cache.status.offline', { count: cache!.openBatches().length }) };
       });
     };

@@ -43,13 +43,15 @@ export function registerAdminRoutes(RED: NodeAPI): void {
   registeredApps.add(app);
   const read = RED.auth.needsPermission('carnitrack.read') as unknown as RequestHandler;
   const write = RED.auth.needsPermission('carnitrack.write') as unknown as RequestHandler;
-  const json = (handler: (req: Request) => unknown): RequestHandler => (req, res: Response) => {
-    try {
-      res.json(handler(req));
-    } catch (err) {
-      res.status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : 500).json({ error: (err as Error).message });
-    }
-  };
+  const json =
+    (handler: (req: Request) => unknown): RequestHandler =>
+    (req, res: Response) => {
+      try {
+        res.json(handler(req));
+      } catch (err) {
+        res.status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : 500).json({ error: (err as Error).message });
+      }
+    };
 
   app.get('/carnitrack/health', (_req: Request, res: Response) => {
     const gateways = [...live.gateways.values()];
@@ -93,7 +95,12 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     read,
     json((req) => {
       const e = findLive(String(req.params.id));
-      return { gateway: { timeZone: gatewayTimeZone() }, running: e !== null, resolved: e?.resolved ?? null, problem: broken.get(String(req.params.id))?.problem ?? null };
+      return {
+        gateway: { timeZone: gatewayTimeZone() },
+        running: e !== null,
+        resolved: e?.resolved ?? null,
+        problem: broken.get(String(req.params.id))?.problem ?? null,
+      };
     }),
   );
 
@@ -124,18 +131,17 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     try {
       res.set('Content-Type', OPENMETRICS_CONTENT_TYPE).send(formatOpenMetrics(edgeMetrics()));
     } catch (err) {
-      res.status(500).type('text/plain').send(`metrics failed: ${(err as Error).message}\n`);
+      res
+        .status(500)
+        .type('text/plain')
+        .send(`metrics failed: ${(err as Error).message}\n`);
     }
   });
 
   app.get(
     '/carnitrack/devices',
     read,
-    json(() =>
-      [...live.gateways.values()].flatMap((g) =>
-        g.part.deviceViews().map(({ connectionId: _c, ...d }) => ({ nodeId: g.nodeId, ...d })),
-      ),
-    ),
+    json(() => [...live.gateways.values()].flatMap((g) => g.part.deviceViews().map(({ connectionId: _c, ...d }) => ({ nodeId: g.nodeId, ...d })))),
   );
 
   app.get(
@@ -160,9 +166,12 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       const state = q.state as SyncState | undefined;
       if (state !== undefined && !STATES.includes(state)) throw new BadRequest(`state must be one of ${STATES.join(', ')}`);
       const limit = q.limit === undefined ? 100 : Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new BadRequest(`limit must be a whole number from 1 to 10000, got "${String(q.limit)}"`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
+        throw new BadRequest(`limit must be a whole number from 1 to 10000, got "${String(q.limit)}"`);
       return [...live.stores.values()].flatMap((s) =>
-        s.part.store.recent({ deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit }).map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
+        s.part.store
+          .recent({ deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit })
+          .map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
       );
     }),
   );
@@ -171,7 +180,9 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     '/carnitrack/batches',
     read,
     json(() =>
-      [...live.stores.values()].flatMap((s) => s.part.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...s.part.store.batchTotals(b.batchId) }))),
+      [...live.stores.values()].flatMap((s) =>
+        s.part.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...s.part.store.batchTotals(b.batchId) })),
+      ),
     ),
   );
 }
@@ -187,22 +198,87 @@ export function edgeMetrics(): MetricFamily[] {
   const gauge = (name: string, help: string, samples: Sample[], unit?: string): MetricFamily => ({ name, type: 'gauge', help, unit, samples });
   const counter = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name, type: 'counter', help, samples });
   return [
-    gauge('carnitrack_scale_listener_up', 'dp401-in is listening for scales (1) or not (0)', gateways.map((g) => ({ labels: { ...node(g), port: String(g.part.settings.port) }, value: g.part.isListening ? 1 : 0 }))),
-    gauge('carnitrack_scales_connected', 'Scale connections open now', gateways.map((g) => ({ labels: node(g), value: g.part.devices().length }))),
+    gauge(
+      'carnitrack_scale_listener_up',
+      'dp401-in is listening for scales (1) or not (0)',
+      gateways.map((g) => ({ labels: { ...node(g), port: String(g.part.settings.port) }, value: g.part.isListening ? 1 : 0 })),
+    ),
+    gauge(
+      'carnitrack_scales_connected',
+      'Scale connections open now',
+      gateways.map((g) => ({ labels: node(g), value: g.part.devices().length })),
+    ),
     // No health label: a label that changes with the value would start a new series each time.
-    gauge('carnitrack_scale_online', 'A connected scale is online (1) or stale/offline (0)', devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: d.health === 'online' ? 1 : 0 }))),
-    gauge('carnitrack_scale_last_weight_grams', 'Last net weight of each connected scale', devices.filter(({ d }) => d.lastWeightGrams !== null).map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: Number(d.lastWeightGrams) })), 'grams'),
-    counter('carnitrack_weighings', 'Weighings received by dp401-in since it started', gateways.map((g) => ({ labels: node(g), value: g.part.counters.events }))),
-    counter('carnitrack_weighing_duplicates', 'Repeated weighings answered OK without a new event', gateways.map((g) => ({ labels: node(g), value: g.part.counters.duplicates }))),
-    counter('carnitrack_lines_rejected', 'Scale lines that could not be read', gateways.map((g) => ({ labels: node(g), value: g.part.counters.rejectedLines }))),
-    counter('carnitrack_events_stored', 'Events newly stored by event-store since it started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.stored }))),
-    counter('carnitrack_events_delivered', 'Events acknowledged by the Cloud since event-store started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.delivered }))),
-    counter('carnitrack_events_rejected', 'Events the Cloud rejected since event-store started', stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.failed }))),
-    gauge('carnitrack_backlog_events', 'Stored events not yet acknowledged by the Cloud', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.pending }))),
-    gauge('carnitrack_events_in_flight', 'Events sent and waiting for their ack', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.inFlight }))),
-    gauge('carnitrack_events_failed', 'Rejected events kept in the database (send retry_failed to event-store to resend them)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.failed }))),
-    gauge('carnitrack_backlog_oldest_age_seconds', 'Age of the oldest unacknowledged event (0 when none)', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.oldestPendingAgeS ?? 0 })), 'seconds'),
-    gauge('carnitrack_database_bytes', 'Site database size, WAL included', stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.databaseBytes })), 'bytes'),
+    gauge(
+      'carnitrack_scale_online',
+      'A connected scale is online (1) or stale/offline (0)',
+      devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: d.health === 'online' ? 1 : 0 })),
+    ),
+    gauge(
+      'carnitrack_scale_last_weight_grams',
+      'Last net weight of each connected scale',
+      devices
+        .filter(({ d }) => d.lastWeightGrams !== null)
+        .map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: Number(d.lastWeightGrams) })),
+      'grams',
+    ),
+    counter(
+      'carnitrack_weighings',
+      'Weighings received by dp401-in since it started',
+      gateways.map((g) => ({ labels: node(g), value: g.part.counters.events })),
+    ),
+    counter(
+      'carnitrack_weighing_duplicates',
+      'Repeated weighings answered OK without a new event',
+      gateways.map((g) => ({ labels: node(g), value: g.part.counters.duplicates })),
+    ),
+    counter(
+      'carnitrack_lines_rejected',
+      'Scale lines that could not be read',
+      gateways.map((g) => ({ labels: node(g), value: g.part.counters.rejectedLines })),
+    ),
+    counter(
+      'carnitrack_events_stored',
+      'Events newly stored by event-store since it started',
+      stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.stored })),
+    ),
+    counter(
+      'carnitrack_events_delivered',
+      'Events acknowledged by the Cloud since event-store started',
+      stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.delivered })),
+    ),
+    counter(
+      'carnitrack_events_rejected',
+      'Events the Cloud rejected since event-store started',
+      stores.map(({ entry }) => ({ labels: node(entry), value: entry.part.totals.failed })),
+    ),
+    gauge(
+      'carnitrack_backlog_events',
+      'Stored events not yet acknowledged by the Cloud',
+      stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.pending })),
+    ),
+    gauge(
+      'carnitrack_events_in_flight',
+      'Events sent and waiting for their ack',
+      stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.inFlight })),
+    ),
+    gauge(
+      'carnitrack_events_failed',
+      'Rejected events kept in the database (send retry_failed to event-store to resend them)',
+      stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.failed })),
+    ),
+    gauge(
+      'carnitrack_backlog_oldest_age_seconds',
+      'Age of the oldest unacknowledged event (0 when none)',
+      stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.oldestPendingAgeS ?? 0 })),
+      'seconds',
+    ),
+    gauge(
+      'carnitrack_database_bytes',
+      'Site database size, WAL included',
+      stores.map(({ entry, fig }) => ({ labels: node(entry), value: fig.databaseBytes })),
+      'bytes',
+    ),
     {
       name: 'carnitrack_ack_latency_seconds',
       type: 'summary',
@@ -210,7 +286,15 @@ export function edgeMetrics(): MetricFamily[] {
       unit: 'seconds',
       samples: stores.map(({ entry }) => ({ labels: node(entry), count: entry.part.ackLatency.count, sum: entry.part.ackLatency.sumMs / 1000 })),
     },
-    gauge('carnitrack_cloud_connected', 'cloud-link is connected to the Cloud (1) or not (0)', links.map((l) => ({ labels: node(l), value: l.part.isConnected ? 1 : 0 }))),
-    gauge('carnitrack_cloud_connect_attempt', 'Reconnect attempts since the link was last up', links.map((l) => ({ labels: node(l), value: l.part.currentStatus.attempt }))),
+    gauge(
+      'carnitrack_cloud_connected',
+      'cloud-link is connected to the Cloud (1) or not (0)',
+      links.map((l) => ({ labels: node(l), value: l.part.isConnected ? 1 : 0 })),
+    ),
+    gauge(
+      'carnitrack_cloud_connect_attempt',
+      'Reconnect attempts since the link was last up',
+      links.map((l) => ({ labels: node(l), value: l.part.currentStatus.attempt })),
+    ),
   ];
 }

@@ -7,11 +7,7 @@ export type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>
  * to `done(err)` (so Catch nodes see it, with the message) and turns the status red for a
  * moment via `onError`. A handler that returns a promise is done when it settles.
  */
-export function onInput<M extends NodeMessageInFlow>(
-  node: Node,
-  handler: (msg: M, send: Send) => void | Promise<void>,
-  onError?: (err: Error) => void,
-): void {
+export function onInput<M extends NodeMessageInFlow>(node: Node, handler: (msg: M, send: Send) => void | Promise<void>, onError?: (err: Error) => void): void {
   node.on('input', (msg: NodeMessageInFlow, send: Send, done: (err?: Error) => void) => {
     const fail = (e: unknown): void => {
       const err = e instanceof Error ? e : new Error(String(e));

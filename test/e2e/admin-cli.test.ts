@@ -6,6 +6,7 @@ import { freePort, waitFor } from '../helpers/node-red';
 import { tempDirs } from '../helpers/temp';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- bcryptjs comes with node-red, without types
 const bcrypt = require('bcryptjs') as { hashSync(text: string, rounds: number): string };
 const adminCli = path.join(projectRoot, 'node_modules', 'node-red-admin', 'node-red-admin.js');
 
@@ -50,7 +51,10 @@ describe('node-red-admin and the Admin API against a gateway with a login (real 
     const userDir = dirs.make('carnitrack-admin-');
     red = await NodeRedProcess.start({
       userDir,
-      settings: { nodesDir: [projectRoot], adminAuth: { type: 'credentials', users: [{ username: 'engineer', password: bcrypt.hashSync('s3cret-pw', 8), permissions: '*' }] } },
+      settings: {
+        nodesDir: [projectRoot],
+        adminAuth: { type: 'credentials', users: [{ username: 'engineer', password: bcrypt.hashSync('s3cret-pw', 8), permissions: '*' }] },
+      },
       env: { TCP_PORT: String(await freePort()), CLOUD_WS_URL: 'ws://127.0.0.1:9/edge', EDGE_SITE_ID: 'ADMIN1' },
     });
   });
@@ -61,7 +65,13 @@ describe('node-red-admin and the Admin API against a gateway with a login (real 
 
   it('target, login and list show our module and its nodes', async () => {
     cli(['target', red!.url]);
-    const login = await interact(['login'], [['Username:', 'engineer\n'], ['Password:', 's3cret-pw\n']]);
+    const login = await interact(
+      ['login'],
+      [
+        ['Username:', 'engineer\n'],
+        ['Password:', 's3cret-pw\n'],
+      ],
+    );
     assert.match(login.output, /Logged in/);
     assert.equal(login.code, 0);
     const list = cli(['list']);
@@ -70,16 +80,33 @@ describe('node-red-admin and the Admin API against a gateway with a login (real 
   });
 
   it('refuses a wrong password', async () => {
-    const login = await interact(['login'], [['Username:', 'engineer\n'], ['Password:', 'wrong\n']]);
+    const login = await interact(
+      ['login'],
+      [
+        ['Username:', 'engineer\n'],
+        ['Password:', 'wrong\n'],
+      ],
+    );
     assert.match(login.output, /Login failed/);
     assert.notEqual(login.code, 0);
     // log in again for the tests after this one
-    await interact(['login'], [['Username:', 'engineer\n'], ['Password:', 's3cret-pw\n']]);
+    await interact(
+      ['login'],
+      [
+        ['Username:', 'engineer\n'],
+        ['Password:', 's3cret-pw\n'],
+      ],
+    );
   });
 
   it('deploys the default flow to the gateway with the same credentials (npm run deploy-flow)', async () => {
     assert.throws(
-      () => execFileSync('npm', ['run', '--silent', 'deploy-flow', '--', '--url', red!.url], { cwd: projectRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }),
+      () =>
+        execFileSync('npm', ['run', '--silent', 'deploy-flow', '--', '--url', red!.url], {
+          cwd: projectRoot,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        }),
       /HTTP 401/,
       'no login, no deploy',
     );

@@ -12,6 +12,7 @@ import { ReferenceCloud } from '../../sim/reference-cloud';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 // bcryptjs comes with node-red; it makes the hash `node-red-admin hash-pw` would.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- bcryptjs comes with node-red, without types
 const bcrypt = require('bcryptjs') as { hashSync(text: string, rounds: number): string };
 const PASSWORD = 'plant-engineer-pw';
 
@@ -67,7 +68,11 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
     child.on('exit', () => (exited = true));
-    await waitFor(() => (/listening for DP-401 scales/.test(output) && /connected to the Cloud/.test(output)) || exited, 'Node-RED, dp401-in and the Cloud link', 60_000);
+    await waitFor(
+      () => (/listening for DP-401 scales/.test(output) && /connected to the Cloud/.test(output)) || exited,
+      'Node-RED, dp401-in and the Cloud link',
+      60_000,
+    );
     assert.ok(!exited, output);
   });
 
@@ -124,18 +129,33 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
   });
 
   it('answers the admin routes with permission and refuses them without', async () => {
-    for (const route of ['/carnitrack/status', '/carnitrack/devices', '/carnitrack/sessions', '/carnitrack/events?device=SCALE-01&limit=3', '/carnitrack/batches']) {
+    for (const route of [
+      '/carnitrack/status',
+      '/carnitrack/devices',
+      '/carnitrack/sessions',
+      '/carnitrack/events?device=SCALE-01&limit=3',
+      '/carnitrack/batches',
+    ]) {
       assert.equal((await fetch(url(route))).status, 401, `${route} without a token`);
     }
     const auth = { Authorization: `Bearer ${await token()}` };
-    const status = (await (await fetch(url('/carnitrack/status'), { headers: auth })).json()) as { cloud: Array<{ connected: boolean }>; stores: Array<{ pending: number; synced: number }> };
+    const status = (await (await fetch(url('/carnitrack/status'), { headers: auth })).json()) as {
+      cloud: Array<{ connected: boolean }>;
+      stores: Array<{ pending: number; synced: number }>;
+    };
     assert.equal(status.cloud[0].connected, true);
     assert.ok(status.stores[0].synced >= 6);
-    const events = (await (await fetch(url('/carnitrack/events?device=SCALE-01&limit=3'), { headers: auth })).json()) as Array<{ deviceId: string; syncState: string }>;
+    const events = (await (await fetch(url('/carnitrack/events?device=SCALE-01&limit=3'), { headers: auth })).json()) as Array<{
+      deviceId: string;
+      syncState: string;
+    }>;
     assert.equal(events.length, 3);
     assert.ok(events.every((e) => e.deviceId === 'SCALE-01' && e.syncState === 'synced'));
     const sessions = (await (await fetch(url('/carnitrack/sessions'), { headers: auth })).json()) as Array<{ sessions: Array<{ cloudSessionId: string }> }>;
-    assert.deepEqual(sessions[0].sessions.map((s) => s.cloudSessionId), ['session-e2e']);
+    assert.deepEqual(
+      sessions[0].sessions.map((s) => s.cloudSessionId),
+      ['session-e2e'],
+    );
     // A query the caller got wrong is a 400 that names the parameter, never a 500.
     const bad = await fetch(url('/carnitrack/events?state=lost'), { headers: auth });
     assert.equal(bad.status, 400);
@@ -214,9 +234,15 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     type Row = { deviceId: string; failReason: string | null };
     let failed: Row[] = [];
     await waitFor(async () => (failed = await get<Row[]>('/carnitrack/events?state=failed')).length === 1, 'the rejected weighing', 15_000);
-    assert.deepEqual(failed.map((e) => [e.deviceId, e.failReason]), [['SCALE-08', 'SCALE-08 is not registered at this plant']]);
+    assert.deepEqual(
+      failed.map((e) => [e.deviceId, e.failReason]),
+      [['SCALE-08', 'SCALE-08 is not registered at this plant']],
+    );
     status = await get<Status>('/carnitrack/status');
-    assert.deepEqual(status.problems.map((p) => [p.code, p.values.count]), [['failed-events', 1]]);
+    assert.deepEqual(
+      status.problems.map((p) => [p.code, p.values.count]),
+      [['failed-events', 1]],
+    );
 
     const storeId = status.settings.find((x) => x.type === 'event-store')!.nodeId;
     assert.equal((await fetch(url(`/carnitrack/stores/${storeId}/retry-failed`), { method: 'POST' })).status, 401, 'no retry without a login');
@@ -236,7 +262,8 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
       return r.json();
     };
     assert.deepEqual(await reconnect(), { reconnecting: false, reason: 'already connected' });
-    const link = async (): Promise<{ connected: boolean; attempt: number }> => (await get<{ cloud: Array<{ connected: boolean; attempt: number }> }>('/carnitrack/status')).cloud[0];
+    const link = async (): Promise<{ connected: boolean; attempt: number }> =>
+      (await get<{ cloud: Array<{ connected: boolean; attempt: number }> }>('/carnitrack/status')).cloud[0];
     cloud.faults.refuseUntil = Date.now() + 60_000;
     cloud.dropConnections();
     await waitFor(async () => (await link()).attempt >= 2, 'two refused attempts', 20_000);

@@ -27,7 +27,10 @@ function readmeSteps(): string[] {
   const section = readme.split(/^### What the Dockerfile runs$/m)[1];
   assert.ok(section, 'README has a "What the Dockerfile runs" section');
   const block = /```bash\n([\s\S]*?)```/.exec(section)![1];
-  return block.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return block
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
 }
 
 describe('the Dockerfile (no Docker engine here: its steps are run as the README gives them)', function () {
@@ -71,7 +74,16 @@ describe('the Dockerfile (no Docker engine here: its steps are run as the README
     let output = '';
     red = spawn(process.execPath, [path.join(edge, 'node_modules', 'node-red', 'red.js'), '--settings', path.join(edge, 'settings.js')], {
       cwd: edge,
-      env: { ...process.env, NODE_ENV: 'production', HTTP_PORT: String(httpPort), TCP_PORT: String(tcpPort), NODE_RED_USER_DIR: path.join(data, 'node-red'), DATABASE_PATH: path.join(data, 'carnitrack.db'), PLU_OUTPUT_DIR: path.join(data, 'generated'), CLOUD_WS_URL: 'ws://127.0.0.1:9/edge' },
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        HTTP_PORT: String(httpPort),
+        TCP_PORT: String(tcpPort),
+        NODE_RED_USER_DIR: path.join(data, 'node-red'),
+        DATABASE_PATH: path.join(data, 'carnitrack.db'),
+        PLU_OUTPUT_DIR: path.join(data, 'generated'),
+        CLOUD_WS_URL: 'ws://127.0.0.1:9/edge',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     red.stdout!.on('data', (d: Buffer) => (output += d.toString()));

@@ -15,6 +15,7 @@ import { ReferenceCloud } from '../../sim/reference-cloud';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const artifacts = path.join(projectRoot, 'test-artifacts');
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- bcryptjs comes with node-red, without types
 const bcrypt = require('bcryptjs') as { hashSync(text: string, rounds: number): string };
 const CHROMIUM = '/usr/bin/chromium';
 const NODE_TYPES = ['dp401-in', 'session-cache', 'event-store', 'cloud-link', 'plu-out'];
@@ -46,7 +47,10 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
   /** Drops a node from the palette onto the workspace and opens its edit dialog. */
   async function addAndEdit(type: string, at: { x: number; y: number }): Promise<void> {
     await page.locator(`.red-ui-palette-node[data-palette-type="${type}"]`).dragTo(page.locator('#red-ui-workspace-chart'), { targetPosition: at });
-    const node = page.locator('.red-ui-flow-node-group').filter({ has: page.locator(`text=${type.replace('-', ' ')}`) }).last();
+    const node = page
+      .locator('.red-ui-flow-node-group')
+      .filter({ has: page.locator(`text=${type.replace('-', ' ')}`) })
+      .last();
     await node.dblclick();
     await page.waitForSelector('.red-ui-tray-body', { state: 'visible' });
   }
@@ -200,7 +204,13 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
       'cloud-link': /WebSocket link to the CarniTrack Cloud/,
       'plu-out': /plu\.txt/,
     };
-    const labels: Record<string, string> = { 'dp401-in': 'dp401 in', 'session-cache': 'session cache', 'event-store': 'event store', 'cloud-link': 'cloud link', 'plu-out': 'plu out' };
+    const labels: Record<string, string> = {
+      'dp401-in': 'dp401 in',
+      'session-cache': 'session cache',
+      'event-store': 'event store',
+      'cloud-link': 'cloud link',
+      'plu-out': 'plu out',
+    };
     await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('help'));
     for (const type of NODE_TYPES) {
       // Selecting a node on the canvas shows its help, as for a person.
@@ -287,7 +297,7 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     sims.push(sim);
     sim.start();
     await page.locator('.carnitrack-fail-reason', { hasText: 'SCALE-02 is not registered at this plant' }).waitFor({ timeout: 20_000 });
-    assert.match(await page.locator('.carnitrack-problem-failed-events').textContent() ?? '', /event store \(SQLite\): 1 event\(s\) rejected by the Cloud/);
+    assert.match((await page.locator('.carnitrack-problem-failed-events').textContent()) ?? '', /event store \(SQLite\): 1 event\(s\) rejected by the Cloud/);
     await waitFor(async () => (await statusOf(page, 'event store (SQLite)')) === 'rejected: 1', 'the rejected status', 10_000);
     await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-rejected.png') });
     cloud.faults.reject = null;
@@ -299,7 +309,9 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     // The Cloud goes away: the tab says so in words, offers Reconnect now, and the link comes back.
     cloud.faults.refuseUntil = Date.now() + 600_000;
     cloud.dropConnections();
-    await page.locator('.carnitrack-problem-cloud-down', { hasText: 'Cloud not reachable: the Cloud service answered with an error' }).waitFor({ timeout: 20_000 });
+    await page
+      .locator('.carnitrack-problem-cloud-down', { hasText: 'Cloud not reachable: the Cloud service answered with an error' })
+      .waitFor({ timeout: 20_000 });
     assert.doesNotMatch(await tabText(), /Unexpected server response/, 'no raw error in the tab');
     await waitFor(async () => /^offline · retry \d+ s$/.test(await statusOf(page, 'CarniTrack Cloud')), 'the offline status', 10_000);
     await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-cloud-down.png') });
@@ -343,7 +355,8 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
   it('runs the dashboard example on FlowFuse Dashboard 2: the latest weight per scale and the backlog', async () => {
     // The dashboard example is the default flow plus a dashboard: it replaces the default flow.
     await page.evaluate(() => {
-      const RED = (window as unknown as { RED: { workspaces: { active(): string; delete(ws: unknown): void }; nodes: { workspace(id: string): unknown } } }).RED;
+      const RED = (window as unknown as { RED: { workspaces: { active(): string; delete(ws: unknown): void }; nodes: { workspace(id: string): unknown } } })
+        .RED;
       let edge: unknown = null;
       (RED.nodes as unknown as { eachWorkspace(cb: (ws: { label: string }) => void): void }).eachWorkspace((ws) => {
         if (ws.label === 'CarniTrack Edge') edge = ws;
@@ -359,8 +372,15 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.locator('#red-ui-header-button-deploy').click();
     // The old flow's site config node is left unused: the editor asks, a person confirms.
     const confirm = page.locator('#red-ui-deploy-dialog-confirm-deploy-deploy');
-    await confirm.waitFor({ timeout: 5_000 }).then(() => confirm.click(), () => undefined);
-    await waitFor(() => cloud.connections === 1 && /Started flows/.test(output.slice(output.lastIndexOf('Stopped flows'))), 'the dashboard flow deployed and linked', 30_000);
+    await confirm.waitFor({ timeout: 5_000 }).then(
+      () => confirm.click(),
+      () => undefined,
+    );
+    await waitFor(
+      () => cloud.connections === 1 && /Started flows/.test(output.slice(output.lastIndexOf('Stopped flows'))),
+      'the dashboard flow deployed and linked',
+      30_000,
+    );
 
     const sim = new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId: 'SCALE-03', rate: 4, maxWeighings: 3, duplicateProbability: 0, seed: 13 });
     sims.push(sim);

@@ -60,7 +60,16 @@ describe('the small examples next to the default flow (real Node-RED, reference 
     red = await NodeRedProcess.start({
       userDir,
       settings: { nodesDir: [projectRoot], credentialSecret: 'examples-test' },
-      env: { TCP_PORT: String(tcpPort), EDGE_SITE_ID: 'EXAMPLES', EDGE_SITE_NAME: 'Examples', DATABASE_PATH: './data/carnitrack.db', CLOUD_WS_URL: cloud.url, CLOUD_API_KEY: 'examples-key', PLU_OUTPUT_DIR: './generated', DP401_MAX_CONNECTIONS: '8' },
+      env: {
+        TCP_PORT: String(tcpPort),
+        EDGE_SITE_ID: 'EXAMPLES',
+        EDGE_SITE_NAME: 'Examples',
+        DATABASE_PATH: './data/carnitrack.db',
+        CLOUD_WS_URL: cloud.url,
+        CLOUD_API_KEY: 'examples-key',
+        PLU_OUTPUT_DIR: './generated',
+        DP401_MAX_CONNECTIONS: '8',
+      },
     });
     await waitFor(() => cloud.connections === 1, 'the Cloud link', 30_000);
   });

@@ -17,14 +17,30 @@ export class NodeRedProcess {
     readonly port: number,
   ) {}
 
-  static async start(opts: { userDir: string; settings?: Record<string, unknown>; env?: NodeJS.ProcessEnv; redJs?: string; node?: string }): Promise<NodeRedProcess> {
+  static async start(opts: {
+    userDir: string;
+    settings?: Record<string, unknown>;
+    env?: NodeJS.ProcessEnv;
+    redJs?: string;
+    node?: string;
+  }): Promise<NodeRedProcess> {
     const port = await freePort();
     const p = new NodeRedProcess(opts.userDir, port);
     const settingsFile = path.join(opts.userDir, 'test-settings.js');
-    const settings = { uiHost: '127.0.0.1', uiPort: port, userDir: opts.userDir, flowFile: 'flows.json', logging: { console: { level: 'info' } }, ...opts.settings };
+    const settings = {
+      uiHost: '127.0.0.1',
+      uiPort: port,
+      userDir: opts.userDir,
+      flowFile: 'flows.json',
+      logging: { console: { level: 'info' } },
+      ...opts.settings,
+    };
     fs.writeFileSync(settingsFile, `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
     const red = opts.redJs ?? require.resolve('node-red/red.js');
-    const child = spawn(opts.node ?? process.execPath, [red, '--settings', settingsFile], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.node ?? process.execPath, [red, '--settings', settingsFile], {
+      env: { ...process.env, ...opts.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     p.child = child;
     child.stdout!.on('data', (d: Buffer) => (p.output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (p.output += d.toString()));

@@ -101,7 +101,11 @@ export function calls(node: TestNode, method: 'warn' | 'error' | 'status' | 'log
   // Statuses read as the editor shows them, in English; a key missing from the catalogue throws.
   const shown = (args: unknown[]): unknown[] =>
     method === 'status' ? [{ ...(args[0] as object), text: shownStatus(type, (args[0] as { text?: unknown }).text) }, ...args.slice(1)] : args;
-  return () => spy.getCalls().filter((c) => c.thisValue === node).map((c) => shown(c.args));
+  return () =>
+    spy
+      .getCalls()
+      .filter((c) => c.thisValue === node)
+      .map((c) => shown(c.args));
 }
 
 /** A raw TCP client standing in for a scale's WiFi module. */

@@ -38,7 +38,10 @@ describe('problems for the CarniTrack tab: scales waiting for OK (real sockets, 
     client = await ScaleClient.connect(port);
     client.write(Buffer.concat([Buffer.from('SCALE-05'), weighingBytes(), CRLF]));
     await waitFor(() => events.length === 1, 'the weighing');
-    const mine = (): Array<[string, unknown, unknown]> => currentProblems().filter((p) => p.nodeId === 'gw').map((p) => [p.code, p.values.count, p.values.seconds]);
+    const mine = (): Array<[string, unknown, unknown]> =>
+      currentProblems()
+        .filter((p) => p.nodeId === 'gw')
+        .map((p) => [p.code, p.values.count, p.values.seconds]);
     clock.advance(9_000);
     assert.deepEqual(mine(), [], 'not yet late at 9 s');
     assert.equal(gateway.deviceViews()[0].waitingForOkS, 9);

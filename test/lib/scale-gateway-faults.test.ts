@@ -34,7 +34,15 @@ describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)
     const { settings, errors } = parseDp401Settings({ port: String(port), bindAddress: '127.0.0.1', timeZone: 'Europe/Istanbul', ackMode: 'store', ...config });
     assert.deepEqual(errors, []);
     db = openDatabase(path.join(dirs.make(), 'site.db'));
-    svc = new StoreService(db, { siteId: 'S', batchSize: 100, window: 1000, ackTimeoutMs: 30_000, retentionDays: 30, minFreeDiskBytes: 0, maxPendingAgeMs: 3_600_000 });
+    svc = new StoreService(db, {
+      siteId: 'S',
+      batchSize: 100,
+      window: 1000,
+      ackTimeoutMs: 30_000,
+      retentionDays: 30,
+      minFreeDiskBytes: 0,
+      maxPendingAgeMs: 3_600_000,
+    });
     gateway = new ScaleGateway(settings!, { clock, healthIntervalMs: 20 });
     warnings = [];
     devices = [];
@@ -62,7 +70,6 @@ describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)
   }
 
   const rows = (): number => (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
-  const weighing = (net: number): Buffer => Buffer.concat([weighingBytes({ netRaw: net, grossRaw: net + 2500, tareRaw: 2500 }), CRLF]);
 
   afterEach(async () => {
     for (const c of clients.splice(0)) c.destroy();
@@ -95,14 +102,23 @@ describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)
       const scales = [await scale('SCALE-01'), await scale('SCALE-02'), await scale('SCALE-03')];
       clock.stepWall(3 * 3600_000);
       await sleep(200); // ten health checks
-      assert.deepEqual(scales.map((c) => c.closed), [false, false, false]);
-      assert.deepEqual(devices.filter((d) => d.topic === 'device_status' || d.topic === 'device_disconnected'), []);
+      assert.deepEqual(
+        scales.map((c) => c.closed),
+        [false, false, false],
+      );
+      assert.deepEqual(
+        devices.filter((d) => d.topic === 'device_status' || d.topic === 'device_disconnected'),
+        [],
+      );
       for (const c of scales) await c.weigh(700);
       assert.equal(rows(), 3);
       // The health thresholds do run on the monotonic clock.
       clock.advance(46_000);
       await waitFor(() => devices.filter((d) => d.topic === 'device_status' && d.payload.status === 'stale').length === 3, 'three stale scales');
-      assert.deepEqual(scales.map((c) => c.closed), [false, false, false]);
+      assert.deepEqual(
+        scales.map((c) => c.closed),
+        [false, false, false],
+      );
     });
   });
 
@@ -196,7 +212,10 @@ describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)
       assert.match(warnings.find((w) => w.code === 'bad-register')!.message, /refused registration "SCALE-100"/);
       await sleep(50);
       assert.equal(ten.closed, false);
-      assert.deepEqual(gateway.devices().map((d) => d.deviceId), ['SCALE-10']);
+      assert.deepEqual(
+        gateway.devices().map((d) => d.deviceId),
+        ['SCALE-10'],
+      );
       assert.equal(devices.filter((d) => d.topic === 'device_disconnected').length, 0);
       await ten.weigh(1000);
     });
@@ -209,7 +228,8 @@ describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)
       db.pragma(`max_page_count = ${pages}`);
     };
     const unfill = (): void => void db.pragma('max_page_count = 1073741823');
-    const bigWeighing = (net: number): Buffer => Buffer.concat([weighingBytes({ netRaw: net, grossRaw: net + 2500, tareRaw: 2500, operator: 'X'.repeat(48) }), CRLF]);
+    const bigWeighing = (net: number): Buffer =>
+      Buffer.concat([weighingBytes({ netRaw: net, grossRaw: net + 2500, tareRaw: 2500, operator: 'X'.repeat(48) }), CRLF]);
 
     /** Fills the database, then weighs until one weighing is refused; returns its weight. */
     async function refuseOne(s: ScaleClient, firstWeight: number): Promise<number> {

@@ -10,6 +10,7 @@ import { tempDirs } from '../helpers/temp';
 import { ReferenceCloud } from '../../sim/reference-cloud';
 
 // Node-RED's own TLS configuration node, as a plant engineer would pick it in cloud-link.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a core node's file, without types
 const tlsModule = require('@node-red/nodes/core/network/05-tls.js') as NodeModule;
 const modules = [tlsModule, withCatalog(siteModule as never, 'carnitrack-site'), withCatalog(cloudLinkModule as never, 'cloud-link')];
 
@@ -25,7 +26,27 @@ describe('cloud-link over wss:// with a tls-config node (real TLS, real WebSocke
     certFile = path.join(dir, 'cloud.crt');
     const keyFile = path.join(dir, 'cloud.key');
     // A self-signed certificate for 127.0.0.1, made for this test.
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+      ],
+      { stdio: 'ignore' },
+    );
     cloud = new ReferenceCloud({ apiKeys: ['tls-key'], path: '/edge', tls: { key: fs.readFileSync(keyFile), cert: fs.readFileSync(certFile) } });
     await cloud.start();
     await helper.startServer();
@@ -44,7 +65,19 @@ describe('cloud-link over wss:// with a tls-config node (real TLS, real WebSocke
       { id: 'tab', type: 'tab' },
       { id: 'site', type: 'carnitrack-site', siteId: 'TLS1', databasePath: path.join(dir, `site-${Date.now()}.db`) },
       { id: 'tls', type: 'tls-config', cert: '', key: '', ca, certname: '', keyname: '', caname: '', servername: '', verifyservercert: true },
-      { id: 'link', type: 'cloud-link', z: 'tab', x: 100, y: 100, site: 'site', url: cloud.url, tls: 'tls', minBackoffS: 0.05, maxBackoffS: 0.2, wires: [[], ['status']] },
+      {
+        id: 'link',
+        type: 'cloud-link',
+        z: 'tab',
+        x: 100,
+        y: 100,
+        site: 'site',
+        url: cloud.url,
+        tls: 'tls',
+        minBackoffS: 0.05,
+        maxBackoffS: 0.2,
+        wires: [[], ['status']],
+      },
       { id: 'status', type: 'helper', z: 'tab', x: 300, y: 100 },
     ];
   }

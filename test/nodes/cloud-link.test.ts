@@ -44,10 +44,27 @@ function edgeFlow(tcpPort: number, dbFile: string, cloudUrl: string, link: Recor
     { id: 'tab', type: 'tab', label: 'edge' },
     { id: 'site', type: 'carnitrack-site', siteId: 'SITE01', siteName: 'Test plant', databasePath: dbFile, durability: 'full' },
     ...[
-      { id: 'in', type: 'dp401-in', port: String(tcpPort), bindAddress: '127.0.0.1', ackMode: 'store', timeZone: 'Europe/Istanbul', wires: [['cache'], ['devices']] },
+      {
+        id: 'in',
+        type: 'dp401-in',
+        port: String(tcpPort),
+        bindAddress: '127.0.0.1',
+        ackMode: 'store',
+        timeZone: 'Europe/Istanbul',
+        wires: [['cache'], ['devices']],
+      },
       topicSwitch('devices', [['device_connected', 'device_disconnected', 'device_heartbeat']], [['link']]),
       { id: 'cache', type: 'session-cache', site: 'site', expiryHours: 12, wires: [['store']] },
-      { id: 'store', type: 'event-store', site: 'site', batchSize: 100, window: 1000, ackTimeoutS: 30, statusIntervalS: 3600, wires: [['link'], ['in'], ['storeStatus']] },
+      {
+        id: 'store',
+        type: 'event-store',
+        site: 'site',
+        batchSize: 100,
+        window: 1000,
+        ackTimeoutS: 30,
+        statusIntervalS: 3600,
+        wires: [['link'], ['in'], ['storeStatus']],
+      },
       {
         id: 'link',
         type: 'cloud-link',
@@ -60,9 +77,20 @@ function edgeFlow(tcpPort: number, dbFile: string, cloudUrl: string, link: Recor
         handshakeTimeoutS: 2,
         maxFrameKB: 64,
         ...link,
-        wires: [['fromCloud', 'cloudMessages'], ['cache', 'store', 'linkStatus'], ['store', 'acks']],
+        wires: [
+          ['fromCloud', 'cloudMessages'],
+          ['cache', 'store', 'linkStatus'],
+          ['store', 'acks'],
+        ],
       },
-      topicSwitch('fromCloud', [['session_started', 'session_ended', 'session_paused', 'session_resumed'], ['event_ack', 'event_rejected']], [['cache'], ['store']]),
+      topicSwitch(
+        'fromCloud',
+        [
+          ['session_started', 'session_ended', 'session_paused', 'session_resumed'],
+          ['event_ack', 'event_rejected'],
+        ],
+        [['cache'], ['store']],
+      ),
       { id: 'cloudMessages', type: 'helper' },
       { id: 'linkStatus', type: 'helper' },
       { id: 'acks', type: 'helper' },
@@ -96,7 +124,9 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
   }
   /** Links that came up: a status saying connected after one that did not. */
   const connected = (n: Awaited<ReturnType<typeof start>>): number =>
-    n.linkStatus.filter((m, i) => (m.payload as { connected: boolean }).connected && !(i > 0 && (n.linkStatus[i - 1].payload as { connected: boolean }).connected)).length;
+    n.linkStatus.filter(
+      (m, i) => (m.payload as { connected: boolean }).connected && !(i > 0 && (n.linkStatus[i - 1].payload as { connected: boolean }).connected),
+    ).length;
 
   async function scale(id: string): Promise<ScaleClient> {
     const c = await ScaleClient.connect(tcpPort);
@@ -113,7 +143,8 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
       db.close();
     }
   };
-  const eventsAtCloud = () => cloud.received.flatMap((m) => (m.type === 'event' ? [m.payload] : m.type === 'event_batch' ? (m.payload.events as Array<Record<string, unknown>>) : []));
+  const eventsAtCloud = () =>
+    cloud.received.flatMap((m) => (m.type === 'event' ? [m.payload] : m.type === 'event_batch' ? (m.payload.events as Array<Record<string, unknown>>) : []));
 
   beforeEach(async () => {
     tcpPort = await freePort();
@@ -199,17 +230,30 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     // The Cloud comes back, empty, on the same address.
     cloud = new ReferenceCloud({ apiKeys: [API_KEY], path: '/edge', port });
     await cloud.start();
-    await waitFor(() => cloud.events.size === 6 && cloud.batches.size === 2 && [...cloud.batches.values()].every((x) => x.end), 'all events and both batch ends', 30_000);
+    await waitFor(
+      () => cloud.events.size === 6 && cloud.batches.size === 2 && [...cloud.batches.values()].every((x) => x.end),
+      'all events and both batch ends',
+      30_000,
+    );
     await waitFor(() => syncState().synced === 6, 'all synced');
     const events = eventsAtCloud();
     assert.equal(events.length, 6, 'each event exactly once');
-    assert.deepEqual(events.filter((e) => e.deviceId === 'SCALE-01').map((e) => e.weightGrams), weightsA);
-    assert.deepEqual(events.filter((e) => e.deviceId === 'SCALE-02').map((e) => e.weightGrams), weightsB);
+    assert.deepEqual(
+      events.filter((e) => e.deviceId === 'SCALE-01').map((e) => e.weightGrams),
+      weightsA,
+    );
+    assert.deepEqual(
+      events.filter((e) => e.deviceId === 'SCALE-02').map((e) => e.weightGrams),
+      weightsB,
+    );
     for (const batch of cloud.batches.values()) {
       assert.ok(batch.start, 'batch start delivered');
       const mine = events.filter((e) => e.offlineBatchId === batch.end!.batchId);
       assert.equal(batch.end!.eventCount, mine.length);
-      assert.equal(batch.end!.totalWeightGrams, mine.reduce((s, e) => s + (e.weightGrams as number), 0));
+      assert.equal(
+        batch.end!.totalWeightGrams,
+        mine.reduce((s, e) => s + (e.weightGrams as number), 0),
+      );
     }
     assert.ok(events.every((e) => e.offlineMode === true));
   });
@@ -227,18 +271,29 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     await cloud.start();
     await waitFor(() => cloud.received.filter((m) => m.type === 'device_heartbeat').length === 2, 'the held heartbeats', 20_000);
     await sleep(200);
-    const beats = cloud.received.filter((m) => m.type === 'device_heartbeat').map((m) => [m.payload.deviceId, m.payload.heartbeatCount, m.payload.globalDeviceId]);
-    assert.deepEqual(beats.sort(), [['SCALE-01', 3, 'SITE01-SCALE-01'], ['SCALE-02', 7, 'SITE01-SCALE-02']]);
+    const beats = cloud.received
+      .filter((m) => m.type === 'device_heartbeat')
+      .map((m) => [m.payload.deviceId, m.payload.heartbeatCount, m.payload.globalDeviceId]);
+    assert.deepEqual(beats.sort(), [
+      ['SCALE-01', 3, 'SITE01-SCALE-01'],
+      ['SCALE-02', 7, 'SITE01-SCALE-02'],
+    ]);
     assert.ok(!cloud.received.some((m) => m.type === 'event' && m.payload.localEventId === 'not-kept'), 'events are not queued in memory');
   });
 
   it('says in words that the Cloud refused the API key: a short red status, and the problem for the tab', async () => {
     const n = await start({}, 'not-the-key');
     const st = calls(n.link, 'status');
-    const linkProblems = (): Array<[string, unknown]> => currentProblems().filter((p) => p.nodeId === 'link').map((p) => [p.code, p.values.url]);
+    const linkProblems = (): Array<[string, unknown]> =>
+      currentProblems()
+        .filter((p) => p.nodeId === 'link')
+        .map((p) => [p.code, p.values.url]);
     await waitFor(() => linkProblems().length > 0, 'a problem for the link', 10_000);
     assert.deepEqual(linkProblems(), [['key-refused', cloud.url]]);
-    await waitFor(() => st().some((s) => (s[0] as { text: string; fill: string }).text === 'key refused' && (s[0] as { fill: string }).fill === 'red'), 'the key refused status');
+    await waitFor(
+      () => st().some((s) => (s[0] as { text: string; fill: string }).text === 'key refused' && (s[0] as { fill: string }).fill === 'red'),
+      'the key refused status',
+    );
   });
 
   it('is refused while the Cloud refuses connections, and connects when it accepts again', async () => {
@@ -253,7 +308,11 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     await waitFor(() => connected(n) === 1, 'the link');
     const started = Date.now();
     cloud.faults.silent = true;
-    await waitFor(() => n.linkStatus.some((m) => /no pong/.test(String((m.payload as { reason: string | null }).reason))), 'the half-open link to be detected', 40_000);
+    await waitFor(
+      () => n.linkStatus.some((m) => /no pong/.test(String((m.payload as { reason: string | null }).reason))),
+      'the half-open link to be detected',
+      40_000,
+    );
     cloud.faults.silent = false;
     await waitFor(() => connected(n) === 2, 'a new link', 40_000);
     assert.ok(Date.now() - started < 40_000);

@@ -31,7 +31,17 @@ function onCanvas(nodes: FlowNode[]): FlowNode[] {
 function flow(port: number, config: Record<string, unknown> = {}): FlowNode[] {
   return onCanvas([
     { id: 'tab', type: 'tab', label: 'scales' },
-    { id: 'in', type: 'dp401-in', z: 'tab', port: String(port), bindAddress: '127.0.0.1', ackMode: 'receipt', timeZone: 'Europe/Istanbul', ...config, wires: [['events'], ['devices']] },
+    {
+      id: 'in',
+      type: 'dp401-in',
+      z: 'tab',
+      port: String(port),
+      bindAddress: '127.0.0.1',
+      ackMode: 'receipt',
+      timeZone: 'Europe/Istanbul',
+      ...config,
+      wires: [['events'], ['devices']],
+    },
     { id: 'events', type: 'helper', z: 'tab' },
     { id: 'devices', type: 'helper', z: 'tab' },
   ]);
@@ -74,7 +84,7 @@ describe('dp401-in node (real sockets)', function () {
     const scale = await connect();
     scale.write('SCALE-01');
     const line = Buffer.concat([weighingBytes({ name: 'İŞKEMBE', operator: 'GÜLŞEN Ağaç ıöü' }), CRLF]);
-    for (let pos = 0; pos < line.length; ) {
+    for (let pos = 0; pos < line.length;) {
       const n = 1 + Math.floor(Math.random() * 20);
       scale.write(line.subarray(pos, pos + n));
       pos += n;
@@ -99,10 +109,7 @@ describe('dp401-in node (real sockets)', function () {
     const { statuses } = await load();
     const scale = await connect();
     scale.write(Buffer.concat([Buffer.from('SCALE-02'), weighingBytes({ grossRaw: 1250, tareRaw: 0, netRaw: 1250 }), CRLF]));
-    await waitFor(
-      () => statuses().some((s) => (s[0] as { text: string }).text === 'scales: 1 · 1.250 kg'),
-      'status "scales: 1 · 1.250 kg"',
-    );
+    await waitFor(() => statuses().some((s) => (s[0] as { text: string }).text === 'scales: 1 · 1.250 kg'), 'status "scales: 1 · 1.250 kg"');
     const last = statuses()[statuses().length - 1][0] as { fill: string };
     assert.equal(last.fill, 'green');
   });
@@ -197,7 +204,10 @@ describe('dp401-in node (real sockets)', function () {
     const insider = await connect('127.0.0.2');
     insider.write(Buffer.concat([Buffer.from('SCALE-02'), weighingBytes(), CRLF]));
     await insider.waitForOks(1);
-    assert.deepEqual(events.map((e) => (e.payload as EventPayload).deviceId), ['SCALE-02']);
+    assert.deepEqual(
+      events.map((e) => (e.payload as EventPayload).deviceId),
+      ['SCALE-02'],
+    );
     assert.ok(warnings().some((w) => /127\.0\.0\.1 refused: not in the allowed sources/.test(String(w[0]))));
   });
 
@@ -238,11 +248,14 @@ describe('dp401-in node (real sockets)', function () {
   });
 
   it('reports an unreadable weighing line to Catch nodes and sends no OK for it', async () => {
-    await helper.load(dp401In, onCanvas([
-      ...flow(port),
-      { id: 'catch', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
-      { id: 'caught', type: 'helper', z: 'tab' },
-    ]));
+    await helper.load(
+      dp401In,
+      onCanvas([
+        ...flow(port),
+        { id: 'catch', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+        { id: 'caught', type: 'helper', z: 'tab' },
+      ]),
+    );
     const caught = collect(helper.getNode('caught'));
     await sleep(100);
     const scale = await connect();
@@ -309,9 +322,16 @@ describe('dp401-in node (real sockets)', function () {
     assert.equal((statuses().find((s) => /in use/.test((s[0] as { text: string }).text))![0] as { fill: string }).fill, 'red');
     assert.ok(errors().some((e) => /EADDRINUSE/.test(String(e[0]))));
     // The tab names it in words, with the port.
-    assert.deepEqual(currentProblems().map((p) => [p.nodeId, p.code, p.values.port]), [['in', 'port-in-use', port]]);
+    assert.deepEqual(
+      currentProblems().map((p) => [p.nodeId, p.code, p.values.port]),
+      [['in', 'port-in-use', port]],
+    );
     await new Promise<void>((r) => blocker.close(() => r()));
-    await waitFor(() => /^no scale · :\d+$/.test(String((statuses()[statuses().length - 1][0] as { text: string }).text)), 'the node to listen after the port was freed', 10_000);
+    await waitFor(
+      () => /^no scale · :\d+$/.test(String((statuses()[statuses().length - 1][0] as { text: string }).text)),
+      'the node to listen after the port was freed',
+      10_000,
+    );
     assert.deepEqual(currentProblems(), []);
     const scale = await connect();
     scale.write(Buffer.concat([Buffer.from('SCALE-01'), weighingBytes(), CRLF]));
@@ -341,7 +361,10 @@ describe('dp401-in node (real sockets)', function () {
       await waitFor(() => events.length === 1, `the event after redeploy ${i}`);
       previous = scale;
     }
-    assert.deepEqual(errorGetters.flatMap((g) => g()), []);
+    assert.deepEqual(
+      errorGetters.flatMap((g) => g()),
+      [],
+    );
     await helper.unload();
     await previous!.waitForClose();
     // The port is free again: something else can listen on it at once.

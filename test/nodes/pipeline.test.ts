@@ -28,9 +28,27 @@ function pipeline(port: number, dbFile: string, store: Record<string, unknown> =
     { id: 'tab', type: 'tab', label: 'pipeline' },
     { id: 'site', type: 'carnitrack-site', siteId: 'SITE01', siteName: 'Test plant', databasePath: dbFile, durability: 'full' },
     ...[
-      { id: 'in', type: 'dp401-in', port: String(port), bindAddress: '127.0.0.1', ackMode: 'store', timeZone: 'Europe/Istanbul', wires: [['cache'], ['devices']] },
+      {
+        id: 'in',
+        type: 'dp401-in',
+        port: String(port),
+        bindAddress: '127.0.0.1',
+        ackMode: 'store',
+        timeZone: 'Europe/Istanbul',
+        wires: [['cache'], ['devices']],
+      },
       { id: 'cache', type: 'session-cache', site: 'site', expiryHours: 12, wires: [['store']] },
-      { id: 'store', type: 'event-store', site: 'site', batchSize: 100, window: 1000, ackTimeoutS: 30, statusIntervalS: 3600, ...store, wires: [['cloud'], ['in', 'stored'], ['status']] },
+      {
+        id: 'store',
+        type: 'event-store',
+        site: 'site',
+        batchSize: 100,
+        window: 1000,
+        ackTimeoutS: 30,
+        statusIntervalS: 3600,
+        ...store,
+        wires: [['cloud'], ['in', 'stored'], ['status']],
+      },
       { id: 'cloud', type: 'helper' },
       { id: 'stored', type: 'helper' },
       { id: 'status', type: 'helper' },
@@ -74,7 +92,6 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     return c;
   }
 
-
   const cloudEvents = (n: Nodes): Payload[] =>
     n.cloud.flatMap((m) => (m.topic === 'event' ? [p(m)] : m.topic === 'event_batch' ? (p(m).events as Payload[]) : []));
 
@@ -103,7 +120,10 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
   it('tags weighings with the Cloud session online, and OK reaches the scale only after the row is committed', async () => {
     const n = await start();
     cloudStatus(n, true);
-    n.cache.receive({ topic: 'session_started', payload: { cloudSessionId: 's-1', deviceId: 'SCALE-01', animalId: 'an-1', animalTag: 'A-123', animalSpecies: 'Dana', operatorId: 'op-1' } });
+    n.cache.receive({
+      topic: 'session_started',
+      payload: { cloudSessionId: 's-1', deviceId: 'SCALE-01', animalId: 'an-1', animalTag: 'A-123', animalSpecies: 'Dana', operatorId: 'op-1' },
+    });
     const s = await scale('SCALE-01');
     // At the instant OK arrives, the row must already be in the database file.
     const rowsAtOk: number[] = [];
@@ -151,7 +171,10 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
       assert.equal(e.offlineMode, true);
       assert.equal(e.offlineBatchId, byDevice[e.deviceId as string].batchId);
     }
-    assert.deepEqual(events.filter((e) => e.deviceId === 'SCALE-01').map((e) => e.weightGrams), [1000, 1100, 1200]);
+    assert.deepEqual(
+      events.filter((e) => e.deviceId === 'SCALE-01').map((e) => e.weightGrams),
+      [1000, 1100, 1200],
+    );
     assert.equal(new Set(events.map((e) => e.localEventId)).size, 5);
   });
 
@@ -188,7 +211,10 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     cloudStatus(n, true);
     await waitFor(() => cloudEvents(n).length === 3 && n.cloud.some((m) => m.topic === 'offline_batch_end'), 'the backlog and the batch end');
     const events = cloudEvents(n);
-    assert.deepEqual(events.map((e) => e.weightGrams), [1234, 4321, 1111]);
+    assert.deepEqual(
+      events.map((e) => e.weightGrams),
+      [1234, 4321, 1111],
+    );
     assert.ok(events.every((e) => e.cloudSessionId === 's-4' && e.animalTag === 'A-4'));
     assert.equal(new Set(events.map((e) => e.offlineBatchId)).size, 1, 'one batch across the restart');
     const end = p(n.cloud.find((m) => m.topic === 'offline_batch_end')!);
@@ -235,7 +261,13 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     n.store.receive({ topic: 'event', payload: e, _session: { type: 'dp401', id: 'x-1' } });
     n.store.receive({ topic: 'event', payload: e, _session: { type: 'dp401', id: 'x-1' } });
     await waitFor(() => n.stored.length === 2, 'two acks');
-    assert.deepEqual(n.stored.map((m) => [m.topic, p(m).inserted, m._session?.id]), [['ack', true, 'x-1'], ['ack', false, 'x-1']]);
+    assert.deepEqual(
+      n.stored.map((m) => [m.topic, p(m).inserted, m._session?.id]),
+      [
+        ['ack', true, 'x-1'],
+        ['ack', false, 'x-1'],
+      ],
+    );
     assert.equal(rowCount(), 1);
   });
 
@@ -254,12 +286,20 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
       const batch = cloudEvents(n).slice(received.length);
       received.push(...batch.map((e) => e.localEventId as string));
       maxUnacked = Math.max(maxUnacked, batch.length);
-      assert.ok(n.cloud.every((m) => m.topic !== 'event_batch' || (p(m).events as unknown[]).length <= 100), 'pages of at most the batch size');
-      for (const e of batch) n.store.receive({ topic: 'event_ack', payload: { localEventId: e.localEventId, cloudEventId: `c-${e.localEventId}`, status: 'accepted' } });
+      assert.ok(
+        n.cloud.every((m) => m.topic !== 'event_batch' || (p(m).events as unknown[]).length <= 100),
+        'pages of at most the batch size',
+      );
+      for (const e of batch)
+        n.store.receive({ topic: 'event_ack', payload: { localEventId: e.localEventId, cloudEventId: `c-${e.localEventId}`, status: 'accepted' } });
     }
     assert.ok(maxUnacked <= 1000, `at most 1000 awaiting ack, saw ${maxUnacked}`);
     assert.equal(maxUnacked, 1000, 'the window is used in full');
-    assert.deepEqual(received, events.map((e) => e.localEventId), 'oldest first, each exactly once');
+    assert.deepEqual(
+      received,
+      events.map((e) => e.localEventId),
+      'oldest first, each exactly once',
+    );
   });
 
   it('refuses a weighing cleanly when the database is full (no OK), and recovers by itself when space returns', async () => {

@@ -22,7 +22,19 @@ describe('plu-out node (real files, real SQLite)', function () {
     return [
       { id: 'tab', type: 'tab' },
       { id: 'site', type: 'carnitrack-site', siteId: 'SITE01', databasePath: path.join(dir, 'site.db') },
-      { id: 'plu', type: 'plu-out', z: 'tab', x: 100, y: 100, site: 'site', outputDir: path.join(dir, 'generated'), filename: 'plu.txt', debounceS: 0.05, ...config, wires: [['out']] },
+      {
+        id: 'plu',
+        type: 'plu-out',
+        z: 'tab',
+        x: 100,
+        y: 100,
+        site: 'site',
+        outputDir: path.join(dir, 'generated'),
+        filename: 'plu.txt',
+        debounceS: 0.05,
+        ...config,
+        wires: [['out']],
+      },
       { id: 'out', type: 'helper', z: 'tab', x: 300, y: 100 },
     ];
   }
@@ -56,9 +68,21 @@ describe('plu-out node (real files, real SQLite)', function () {
     plu.receive({ topic: 'plu_deleted', payload: { pluCode: 3 } });
     await waitFor(() => out.length === 2, 'the write after the delete');
     assert.deepEqual(codes(), [1, 2, 4, 7]);
-    assert.deepEqual(parsePluFile(fs.readFileSync(`${file}.bak`), short).map((i) => i.pluCode), [1, 2, 3, 4, 7], 'the previous file is kept');
+    assert.deepEqual(
+      parsePluFile(fs.readFileSync(`${file}.bak`), short).map((i) => i.pluCode),
+      [1, 2, 3, 4, 7],
+      'the previous file is kept',
+    );
 
-    plu.receive({ topic: 'plu_catalog', payload: { items: [{ pluCode: '00010', name: 'SUCUK', price: 30000 }, { pluCode: 11, name: 'PASTIRMA', price: 90000 }] } });
+    plu.receive({
+      topic: 'plu_catalog',
+      payload: {
+        items: [
+          { pluCode: '00010', name: 'SUCUK', price: 30000 },
+          { pluCode: 11, name: 'PASTIRMA', price: 90000 },
+        ],
+      },
+    });
     await waitFor(() => out.length === 3, 'the write after the replacement');
     assert.deepEqual(codes(), [10, 11]);
   });
@@ -66,11 +90,23 @@ describe('plu-out node (real files, real SQLite)', function () {
   it('refuses an invalid item alone, naming PLU and field, and still writes the rest', async () => {
     const { plu, out } = await start();
     const errors = calls(plu, 'error');
-    plu.receive({ topic: 'plu_catalog', payload: { items: [{ pluCode: 1, name: 'KIYMA', price: 15 }, { pluCode: 2, name: 'ÇOK UZUN BİR ÜRÜN ADI', price: 10 }, { pluCode: 3, name: 'ŻUBR', price: 10 }] } });
+    plu.receive({
+      topic: 'plu_catalog',
+      payload: {
+        items: [
+          { pluCode: 1, name: 'KIYMA', price: 15 },
+          { pluCode: 2, name: 'ÇOK UZUN BİR ÜRÜN ADI', price: 10 },
+          { pluCode: 3, name: 'ŻUBR', price: 10 },
+        ],
+      },
+    });
     await waitFor(() => out.length === 1, 'the write');
     assert.deepEqual(codes(), [1]);
     const texts = errors().map((e) => String(e[0]));
-    assert.ok(texts.some((t) => /PLU 2: name .* longer than 16 characters/.test(t)), texts.join('\n'));
+    assert.ok(
+      texts.some((t) => /PLU 2: name .* longer than 16 characters/.test(t)),
+      texts.join('\n'),
+    );
     assert.ok(texts.some((t) => /PLU 3: name has characters windows-1254 cannot hold: "Ż" \(U\+017B\)/.test(t)));
     plu.receive({ topic: 'plu_updated', payload: { pluCode: 4, name: 'X', price: 123456 } });
     await waitFor(() => errors().some((e) => /PLU 4: price 123456/.test(String(e[0]))), 'the refusal of PLU 4');

@@ -21,7 +21,10 @@ async function checkLoaded(red: NodeRedProcess, moduleName: string, types: strin
     'the default flow and the examples are offered under Import > Examples',
   );
   const plugins = (await red.getJson('/plugins')) as Array<{ module: string; plugins: Array<{ id: string }> }>;
-  assert.ok(plugins.some((p) => p.module === moduleName && p.plugins.some((x) => x.id === 'carnitrack-sidebar')), 'the sidebar plugin is loaded');
+  assert.ok(
+    plugins.some((p) => p.module === moduleName && p.plugins.some((x) => x.id === 'carnitrack-sidebar')),
+    'the sidebar plugin is loaded',
+  );
   assert.doesNotMatch(red.output, /\[error\]|Failed to register/, red.output);
 }
 
@@ -32,14 +35,6 @@ const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), '
 };
 const npm = (args: string[], cwd: string): string =>
   execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
-
-interface NodeSet {
-  module: string;
-  types: string[];
-  enabled: boolean;
-  loaded: boolean;
-  err?: string;
-}
 
 describe('the npm package', function () {
   this.timeout(600_000);
@@ -91,7 +86,10 @@ describe('the npm package', function () {
         assert.ok(list.includes(f), `${f} is in the package`);
       }
     }
-    assert.ok(list.some((f) => f.startsWith('examples/') && f.endsWith('.json')), 'examples are in the package');
+    assert.ok(
+      list.some((f) => f.startsWith('examples/') && f.endsWith('.json')),
+      'examples are in the package',
+    );
   });
 
   it('installs into an empty Node-RED user directory without TypeScript and loads with no errors', async () => {

@@ -96,7 +96,14 @@ describe('CloudClient: back promptly once the Cloud is (real sockets)', function
   it('probes the address during a long backoff and reconnects within a probe interval of the Cloud coming back', async () => {
     const port = await freePort();
     const statuses: CloudStatus[] = [];
-    const client = new CloudClient({ ...base, url: `ws://127.0.0.1:${port}/edge`, minBackoffMs: 10_000, maxBackoffMs: 60_000, probeIntervalMs: 100, random: () => 0.5 });
+    const client = new CloudClient({
+      ...base,
+      url: `ws://127.0.0.1:${port}/edge`,
+      minBackoffMs: 10_000,
+      maxBackoffMs: 60_000,
+      probeIntervalMs: 100,
+      random: () => 0.5,
+    });
     client.on('status', (s) => statuses.push(s));
     client.start();
     const cloud = new ReferenceCloud({ port });
@@ -107,7 +114,10 @@ describe('CloudClient: back promptly once the Cloud is (real sockets)', function
       // reconnect comes after at most the minimum backoff's jitter (here 5 s).
       await waitFor(() => client.isConnected, 'the link, long before the scheduled retry', 8000);
       assert.equal(client.openedSockets, 2, 'the failed attempt and the one after the probe');
-      assert.ok(statuses.some((s) => s.state === 'waiting' && s.attempt === 0), 'the probe reset the backoff');
+      assert.ok(
+        statuses.some((s) => s.state === 'waiting' && s.attempt === 0),
+        'the probe reset the backoff',
+      );
     } finally {
       await client.stop();
       await cloud.stop();
@@ -118,7 +128,14 @@ describe('CloudClient: back promptly once the Cloud is (real sockets)', function
     const port = await freePort();
     const cloud = new ReferenceCloud({ port, apiKeys: ['right'] });
     await cloud.start();
-    const client = new CloudClient({ ...base, url: `ws://127.0.0.1:${port}/edge`, apiKey: 'wrong', minBackoffMs: 10_000, maxBackoffMs: 60_000, probeIntervalMs: 50 });
+    const client = new CloudClient({
+      ...base,
+      url: `ws://127.0.0.1:${port}/edge`,
+      apiKey: 'wrong',
+      minBackoffMs: 10_000,
+      maxBackoffMs: 60_000,
+      probeIntervalMs: 50,
+    });
     const statuses: CloudStatus[] = [];
     client.on('status', (s) => statuses.push(s));
     client.start();

@@ -20,7 +20,10 @@ describe('DeviceRegistry health', () => {
     r.register('c1', 'SCALE-01', 0);
     r.evaluate(50_000);
     r.heartbeat('c1', 60_000);
-    assert.deepEqual(r.evaluate(60_000).map((c) => c.to), ['online']);
+    assert.deepEqual(
+      r.evaluate(60_000).map((c) => c.to),
+      ['online'],
+    );
     for (let t = 90_000; t < 290_000; t += 30_000) {
       r.heartbeat('c1', t);
       assert.deepEqual(r.evaluate(t), []);
@@ -35,9 +38,15 @@ describe('DeviceRegistry health', () => {
     r.weighing('c1', 1200, 10_000);
     for (let t = 30_000; t < 310_000; t += 30_000) r.heartbeat('c1', t);
     assert.deepEqual(r.evaluate(309_999), []);
-    assert.deepEqual(r.evaluate(310_000).map((c) => c.to), ['idle']);
+    assert.deepEqual(
+      r.evaluate(310_000).map((c) => c.to),
+      ['idle'],
+    );
     r.weighing('c1', 800, 320_000);
-    assert.deepEqual(r.evaluate(320_000).map((c) => c.to), ['online']);
+    assert.deepEqual(
+      r.evaluate(320_000).map((c) => c.to),
+      ['online'],
+    );
     assert.equal(r.get('c1')!.lastWeightGrams, 800);
   });
 

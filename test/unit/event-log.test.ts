@@ -45,7 +45,10 @@ describe('EventLog (the events table) on a real SQLite file', () => {
       seen.push(...page.map((r) => r.localEventId));
       cursor = page[page.length - 1].seq;
     }
-    assert.deepEqual(seen, events.map((e) => e.localEventId));
+    assert.deepEqual(
+      seen,
+      events.map((e) => e.localEventId),
+    );
     assert.equal(store.deleteSyncedBefore(Date.now() + 1e9, 1000), 0);
   });
 
@@ -67,14 +70,27 @@ describe('EventLog (the events table) on a real SQLite file', () => {
   it('writes grouped acks without an fsync, and weighings after them are still committed FULL', () => {
     const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
     store.insertMany([a, b], 0);
-    assert.deepEqual(store.markSyncedMany([{ localEventId: a.localEventId, cloudEventId: 'c-a' }, { localEventId: 'nope', cloudEventId: null }], 5), ['synced', 'unknown']);
+    assert.deepEqual(
+      store.markSyncedMany(
+        [
+          { localEventId: a.localEventId, cloudEventId: 'c-a' },
+          { localEventId: 'nope', cloudEventId: null },
+        ],
+        5,
+      ),
+      ['synced', 'unknown'],
+    );
     assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the connection is back to FULL for the next weighing');
     store.insertMany([c], 6);
     // A second connection sees what both commits wrote.
     const other = new Database(db.name, { readonly: true });
     try {
       const rows = other.prepare('SELECT local_event_id AS id, sync_state AS s FROM events ORDER BY seq').all() as Array<{ id: string; s: string }>;
-      assert.deepEqual(rows, [{ id: a.localEventId, s: 'synced' }, { id: b.localEventId, s: 'pending' }, { id: c.localEventId, s: 'pending' }]);
+      assert.deepEqual(rows, [
+        { id: a.localEventId, s: 'synced' },
+        { id: b.localEventId, s: 'pending' },
+        { id: c.localEventId, s: 'pending' },
+      ]);
     } finally {
       other.close();
     }
@@ -90,11 +106,24 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.equal(store.deleteSyncedBefore(10_000, 20), 20);
     assert.equal(store.deleteSyncedBefore(10_000, 20), 10);
     assert.equal(store.deleteSyncedBefore(10_000, 20), 0);
-    assert.deepEqual(store.recent().map((r) => r.localEventId).sort(), [fresh.localEventId, unsynced.localEventId].sort());
+    assert.deepEqual(
+      store
+        .recent()
+        .map((r) => r.localEventId)
+        .sort(),
+      [fresh.localEventId, unsynced.localEventId].sort(),
+    );
   });
 
   it('totals an offline batch from its rows', () => {
-    store.insertMany([taggedEvent({ offlineBatchId: 'b1', weightGrams: 1500 }), taggedEvent({ offlineBatchId: 'b1', weightGrams: 2500 }), taggedEvent({ offlineBatchId: 'b2', weightGrams: 9 })], 0);
+    store.insertMany(
+      [
+        taggedEvent({ offlineBatchId: 'b1', weightGrams: 1500 }),
+        taggedEvent({ offlineBatchId: 'b1', weightGrams: 2500 }),
+        taggedEvent({ offlineBatchId: 'b2', weightGrams: 9 }),
+      ],
+      0,
+    );
     assert.deepEqual(store.batchTotals('b1'), { eventCount: 2, totalWeightGrams: 4000 });
     assert.deepEqual(store.batchTotals('none'), { eventCount: 0, totalWeightGrams: 0 });
   });
@@ -114,7 +143,11 @@ describe('EventLog (the events table) on a real SQLite file', () => {
       } catch (err) {
         failure = err as Error;
         // Nothing of the failed group was stored.
-        for (const e of group) assert.equal(store.recent({ limit: 1000 }).some((r) => r.localEventId === e.localEventId), false);
+        for (const e of group)
+          assert.equal(
+            store.recent({ limit: 1000 }).some((r) => r.localEventId === e.localEventId),
+            false,
+          );
       }
     }
     assert.ok(failure, 'the capped database filled up');
@@ -136,13 +169,19 @@ describe('the shared database pool', () => {
     const a = acquireDatabase(file);
     const b = acquireDatabase(file);
     assert.equal(a.db, b.db);
-    assert.deepEqual(openDatabases().filter((o) => o.file === file), [{ file, leases: 2 }]);
+    assert.deepEqual(
+      openDatabases().filter((o) => o.file === file),
+      [{ file, leases: 2 }],
+    );
     a.release();
     a.release(); // a second release of the same lease changes nothing
     assert.equal(b.db.open, true);
     b.release();
     assert.equal(b.db.open, false);
-    assert.deepEqual(openDatabases().filter((o) => o.file === file), []);
+    assert.deepEqual(
+      openDatabases().filter((o) => o.file === file),
+      [],
+    );
     // Migrations ran once: a fresh connection sees the current schema version.
     const check = new Database(file, { readonly: true });
     assert.equal(check.pragma('user_version', { simple: true }), SCHEMA_VERSION);

@@ -34,12 +34,18 @@ describe('Dp401Framer', () => {
     b('SCALE-01'),
     b('HB'),
     b('KONTROLLU AKTAR OK?'),
-    line, b('\r\n'),
+    line,
+    b('\r\n'),
     b('KONTROLLU AKTAR OK?\n'),
-    line, b('\n'),
+    line,
+    b('\n'),
     b('HBHB'),
-    b('P'), line, b('\r'),
-    b('P"'), line, b('\r\n'),
+    b('P'),
+    line,
+    b('\r'),
+    b('P"'),
+    line,
+    b('\r\n'),
   ]);
   const expected = [
     { kind: 'register', deviceId: 'SCALE-01' },
@@ -115,7 +121,7 @@ describe('Dp401Framer', () => {
     packets.push(...framer.push(Buffer.concat([CRLF, b('SCALE-04HB'), line, CRLF])));
     const got = readable(packets);
     assert.equal((got[0] as { kind: string }).kind, 'overflow');
-    assert.ok(((got[0] as { length: number }).length) >= 10 * 1024 * 1024);
+    assert.ok((got[0] as { length: number }).length >= 10 * 1024 * 1024);
     assert.deepEqual(got.slice(1), [{ kind: 'register', deviceId: 'SCALE-04' }, { kind: 'heartbeat' }, { kind: 'line', text: lineText }]);
   });
 
@@ -158,7 +164,10 @@ describe('Dp401Framer: registration ids are SCALE- and two digits, never truncat
   it('still reads SCALE-01 glued to a weighing line (whose PLU starts with digits)', () => {
     const f = new Dp401Framer(4096);
     const packets = feed(f, [Buffer.concat([b('SCALE-01'), line, CRLF])]);
-    assert.deepEqual(packets, [{ kind: 'register', deviceId: 'SCALE-01' }, { kind: 'line', text: line.toString('latin1') }]);
+    assert.deepEqual(packets, [
+      { kind: 'register', deviceId: 'SCALE-01' },
+      { kind: 'line', text: line.toString('latin1') },
+    ]);
   });
 
   it('registers SCALE-01 at once when nothing follows it', () => {

@@ -17,6 +17,9 @@ describe('why the Cloud link is down, in words', () => {
       ['something else entirely', 'other'],
       [null, 'other'],
     ];
-    assert.deepEqual(cases.map(([r]) => [r, classifyLinkReason(r)]), cases);
+    assert.deepEqual(
+      cases.map(([r]) => [r, classifyLinkReason(r)]),
+      cases,
+    );
   });
 });

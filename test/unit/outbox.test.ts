@@ -20,12 +20,18 @@ describe('Outbox (backlog drain within the in-flight window)', () => {
   });
 
   it('sends nothing while disconnected and at most the window when connected', () => {
-    store.insertMany(Array.from({ length: 250 }, () => taggedEvent()), 0);
+    store.insertMany(
+      Array.from({ length: 250 }, () => taggedEvent()),
+      0,
+    );
     const box = new Outbox(store, { batchSize: 40, window: 100, ackTimeoutMs: 30_000 });
     assert.deepEqual(box.take(0), []);
     box.setConnected(true);
     const pages = box.take(0);
-    assert.deepEqual(pages.map((p) => p.length), [40, 40, 20]);
+    assert.deepEqual(
+      pages.map((p) => p.length),
+      [40, 40, 20],
+    );
     assert.equal(box.inFlight, 100);
     assert.deepEqual(box.take(0), []);
   });
@@ -40,7 +46,10 @@ describe('Outbox (backlog drain within the in-flight window)', () => {
     box.settled(events[0].localEventId, 10);
     assert.equal(box.expire(999), 0);
     assert.equal(box.expire(1000), 4);
-    assert.deepEqual(box.take(1000)[0].map((r) => r.localEventId), events.slice(1).map((e) => e.localEventId));
+    assert.deepEqual(
+      box.take(1000)[0].map((r) => r.localEventId),
+      events.slice(1).map((e) => e.localEventId),
+    );
     box.setConnected(false);
     assert.equal(box.inFlight, 0);
     box.setConnected(true);

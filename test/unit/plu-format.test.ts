@@ -22,9 +22,7 @@ describe('plu.txt format', () => {
     const bonfile = bytes.indexOf(Buffer.from([0x42, 0x4f, 0x4e, 0x46, 0xdd, 0x4c, 0x45])); // B O N F İ L E
     assert.ok(bonfile > 0, 'BONFİLE is written with İ = 0xDD');
     const back = parsePluFile(bytes, short);
-    const expected = [...GOLDEN_CATALOG]
-      .sort((a, b) => a.pluCode - b.pluCode)
-      .map((i) => ({ ...i, barcode: (i.barcode ?? '').padStart(12, '0') }));
+    const expected = [...GOLDEN_CATALOG].sort((a, b) => a.pluCode - b.pluCode).map((i) => ({ ...i, barcode: (i.barcode ?? '').padStart(12, '0') }));
     assert.deepEqual(back, expected);
     for (const line of bytes.toString('latin1').split('\r\n').filter(Boolean)) {
       assert.equal(line.length, 5 + 16 + 3 + 12 + 10 + 5 + 8 + 8 + 2 + 2 + 4 + 11, 'every line has the fixed width');
@@ -39,7 +37,10 @@ describe('plu.txt format', () => {
 
   it('fills the trailing template from extra fields', () => {
     const t = parseTemplate('text1:6~flag:1');
-    assert.deepEqual(t.fields, [{ name: 'text1', width: 6 }, { name: 'flag', width: 1 }]);
+    assert.deepEqual(t.fields, [
+      { name: 'text1', width: 6 },
+      { name: 'flag', width: 1 },
+    ]);
     const r = formatPluLine({ pluCode: 9, name: 'SUCUK', price: 100, extra: { text1: 'DANA', flag: 'E' } }, { ...short, template: t.fields });
     assert.ok(r.ok);
     assert.ok(r.line.toString('latin1').endsWith('~0000~DANA  ~E~\r\n'));
@@ -77,7 +78,11 @@ describe('plu.txt format', () => {
 
   it('reads PLU items from Cloud messages, with string codes', () => {
     assert.deepEqual(toPluItem({ pluCode: '00012', name: 'SUCUK', price: '2500', barcode: 123, extra: { text1: 'a' } }).item, {
-      pluCode: 12, name: 'SUCUK', price: 2500, barcode: '123', extra: { text1: 'a' },
+      pluCode: 12,
+      name: 'SUCUK',
+      price: 2500,
+      barcode: '123',
+      extra: { text1: 'a' },
     });
     assert.match(toPluItem({ pluCode: 1, name: 'X' }).error!, /price is missing/);
     assert.match(toPluItem({ pluCode: 1, name: 'X', price: 1, unitType: 'g' }).error!, /unitType/);

@@ -49,7 +49,16 @@ describe('protocol codec (JSON Schemas with ajv)', () => {
 
   it('checks outgoing Edge messages', () => {
     const wide = new ProtocolCodec();
-    const event = { localEventId: 'e', deviceId: 'SCALE-01', weightGrams: 1500, receivedAt: '2026-01-30T10:00:00Z', cloudSessionId: null, offlineMode: false, offlineBatchId: null, raw: 'kept' };
+    const event = {
+      localEventId: 'e',
+      deviceId: 'SCALE-01',
+      weightGrams: 1500,
+      receivedAt: '2026-01-30T10:00:00Z',
+      cloudSessionId: null,
+      offlineMode: false,
+      offlineBatchId: null,
+      raw: 'kept',
+    };
     assert.equal(wide.check('event', event, 'to-cloud'), null);
     assert.equal(wide.check('event_batch', { events: [event, event] }, 'to-cloud'), null);
     assert.match(wide.check('event', { ...event, weightGrams: 1.5 }, 'to-cloud')!, /weightGrams/);
@@ -61,8 +70,18 @@ describe('protocol codec (JSON Schemas with ajv)', () => {
   });
 
   it('knows which messages the store re-sends and which are device status', () => {
-    assert.deepEqual(Object.keys(MESSAGES).filter((t) => MESSAGES[t].storeBacked).sort(), ['event', 'event_batch', 'offline_batch_end', 'offline_batch_start']);
-    assert.deepEqual(Object.keys(MESSAGES).filter((t) => MESSAGES[t].deviceStatus).sort(), ['device_connected', 'device_disconnected', 'device_heartbeat']);
+    assert.deepEqual(
+      Object.keys(MESSAGES)
+        .filter((t) => MESSAGES[t].storeBacked)
+        .sort(),
+      ['event', 'event_batch', 'offline_batch_end', 'offline_batch_start'],
+    );
+    assert.deepEqual(
+      Object.keys(MESSAGES)
+        .filter((t) => MESSAGES[t].deviceStatus)
+        .sort(),
+      ['device_connected', 'device_disconnected', 'device_heartbeat'],
+    );
   });
 });
 

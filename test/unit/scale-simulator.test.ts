@@ -6,7 +6,9 @@ import { ScaleSimulator } from '../../sim/scale-simulator';
 function silentGateway(): Promise<{ server: net.Server; port: number; received: () => string }> {
   let text = '';
   const server = net.createServer((s) => s.on('data', (d) => (text += d.toString('latin1'))).on('error', () => undefined));
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, received: () => text })));
+  return new Promise((resolve) =>
+    server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, received: () => text })),
+  );
 }
 
 describe('the scale simulator', () => {
@@ -18,7 +20,16 @@ describe('the scale simulator', () => {
       // Stop each run as soon as the first piece of a weighing line is on the wire, while the
       // rest of the line is still waiting between pieces. 20 runs, each bounded in time.
       for (let run = 0; run < 20; run++) {
-        const sim = new ScaleSimulator({ host: '127.0.0.1', port: gw.port, deviceId: 'SCALE-01', rate: 200, splitWrites: true, heartbeatMs: 5, transferQueryProbability: 0, seed: run });
+        const sim = new ScaleSimulator({
+          host: '127.0.0.1',
+          port: gw.port,
+          deviceId: 'SCALE-01',
+          rate: 200,
+          splitWrites: true,
+          heartbeatMs: 5,
+          transferQueryProbability: 0,
+          seed: run,
+        });
         sim.on('error', (e: Error) => errors.push(e));
         const before = gw.received().length;
         sim.start();
@@ -30,7 +41,10 @@ describe('the scale simulator', () => {
     } finally {
       await new Promise((r) => gw.server.close(r));
     }
-    assert.deepEqual(errors.map((e) => e.message), []);
+    assert.deepEqual(
+      errors.map((e) => e.message),
+      [],
+    );
   });
 
   it('gives each simulated scale its own pace when no seed is given', () => {

@@ -82,10 +82,13 @@ describe('SessionCache (tagging and offline batches) on a real SQLite file', () 
     assert.equal(a1.tags.cloudSessionId, 's1');
     assert.equal(b1.tags.cloudSessionId, null);
     const ends = cache.setCloudReachable(true, 20);
-    assert.deepEqual(ends.map((m) => [m.topic, m.payload.batchId, m.payload.endReason]).sort(), [
-      ['offline_batch_end', a1.tags.offlineBatchId, 'cloud-reconnected'],
-      ['offline_batch_end', b1.tags.offlineBatchId, 'cloud-reconnected'],
-    ].sort());
+    assert.deepEqual(
+      ends.map((m) => [m.topic, m.payload.batchId, m.payload.endReason]).sort(),
+      [
+        ['offline_batch_end', a1.tags.offlineBatchId, 'cloud-reconnected'],
+        ['offline_batch_end', b1.tags.offlineBatchId, 'cloud-reconnected'],
+      ].sort(),
+    );
     assert.equal(cache.tag('SCALE-01', 30).tags.offlineBatchId, null);
   });
 
@@ -96,7 +99,10 @@ describe('SessionCache (tagging and offline batches) on a real SQLite file', () 
     assert.ok(t.tags.offlineBatchId);
     assert.equal(t.messages[0].payload.reason, 'no-session');
     const r = cache.apply('session_started', started('SCALE-03', 's9'), 2);
-    assert.deepEqual(r.messages.map((m) => [m.topic, m.payload.batchId, m.payload.endReason]), [['offline_batch_end', t.tags.offlineBatchId, 'session-started']]);
+    assert.deepEqual(
+      r.messages.map((m) => [m.topic, m.payload.batchId, m.payload.endReason]),
+      [['offline_batch_end', t.tags.offlineBatchId, 'session-started']],
+    );
   });
 
   it('keeps sessions and open batches across a restart', () => {

@@ -43,14 +43,24 @@ describe('dp401-in settings', () => {
     for (const [raw, field] of cases) {
       const { settings, errors } = parseDp401Settings(raw);
       assert.equal(settings, undefined, JSON.stringify(raw));
-      assert.deepEqual(errors.map((e) => e.field), [field], JSON.stringify(raw));
+      assert.deepEqual(
+        errors.map((e) => e.field),
+        [field],
+        JSON.stringify(raw),
+      );
       assert.match(errors[0].message, new RegExp(field));
     }
   });
 
   it('parses the address map', () => {
     const { settings } = parseDp401Settings({ addressMap: '192.168.1.21=SCALE-01\n192.168.1.22 = SCALE-02' });
-    assert.deepEqual([...settings!.addressMap], [['192.168.1.21', 'SCALE-01'], ['192.168.1.22', 'SCALE-02']]);
+    assert.deepEqual(
+      [...settings!.addressMap],
+      [
+        ['192.168.1.21', 'SCALE-01'],
+        ['192.168.1.22', 'SCALE-02'],
+      ],
+    );
   });
 
   it('matches addresses and CIDRs, including IPv4 seen through a dual-stack socket', () => {

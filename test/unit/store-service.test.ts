@@ -14,7 +14,15 @@ describe('StoreService', () => {
   beforeEach(() => {
     dir = dirs.make();
     db = openDatabase(path.join(dir, 'site.db'));
-    svc = new StoreService(db, { siteId: 'SITE01', batchSize: 100, window: 1000, ackTimeoutMs: 30_000, retentionDays: 30, minFreeDiskBytes: 0, maxPendingAgeMs: 3_600_000 });
+    svc = new StoreService(db, {
+      siteId: 'SITE01',
+      batchSize: 100,
+      window: 1000,
+      ackTimeoutMs: 30_000,
+      retentionDays: 30,
+      minFreeDiskBytes: 0,
+      maxPendingAgeMs: 3_600_000,
+    });
   });
   afterEach(() => {
     svc.close();
@@ -46,7 +54,13 @@ describe('StoreService', () => {
     await Promise.all(Array.from({ length: 150 }, () => svc.submit(taggedEvent())));
     assert.equal(sent.length, 0);
     svc.setConnected(true);
-    assert.deepEqual(sent.map((m) => [m.topic, (m.payload.events as unknown[]).length]), [['event_batch', 100], ['event_batch', 50]]);
+    assert.deepEqual(
+      sent.map((m) => [m.topic, (m.payload.events as unknown[]).length]),
+      [
+        ['event_batch', 100],
+        ['event_batch', 50],
+      ],
+    );
     await svc.submit(taggedEvent());
     assert.equal(sent[2].topic, 'event');
   });
@@ -64,7 +78,16 @@ describe('StoreService', () => {
 
   it('raises alarms for low disk and an old backlog', async () => {
     const now = Date.now();
-    const alarmed = new StoreService(db, { siteId: 'S', batchSize: 1, window: 1, ackTimeoutMs: 1, retentionDays: 1, minFreeDiskBytes: Number.MAX_SAFE_INTEGER, maxPendingAgeMs: 60_000, now: () => now + 3_600_000 });
+    const alarmed = new StoreService(db, {
+      siteId: 'S',
+      batchSize: 1,
+      window: 1,
+      ackTimeoutMs: 1,
+      retentionDays: 1,
+      minFreeDiskBytes: Number.MAX_SAFE_INTEGER,
+      maxPendingAgeMs: 60_000,
+      now: () => now + 3_600_000,
+    });
     alarmed.store.insertMany([taggedEvent()], now);
     const fig = alarmed.figures();
     assert.equal(fig.alarms.length, 2);
@@ -95,7 +118,11 @@ describe('StoreService acks: grouped, and never lost on close', () => {
   it('writes the acks received in one tick in one transaction, and refills the window a page at a time', async () => {
     const db = openDatabase(path.join(dir, 'site.db'));
     const { svc, sent, ids } = await connectedWith(db, 1500);
-    assert.deepEqual(sent.map((m) => m.topic), Array(10).fill('event_batch'), 'the first 1,000 in pages of 100');
+    assert.deepEqual(
+      sent.map((m) => m.topic),
+      Array(10).fill('event_batch'),
+      'the first 1,000 in pages of 100',
+    );
     let transactions = 0;
     const many = svc.store.markSyncedMany.bind(svc.store);
     svc.store.markSyncedMany = (acks, now) => {
@@ -111,7 +138,14 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     for (const id of ids.slice(50, 250)) svc.ack({ localEventId: id, status: 'duplicate' });
     await new Promise((r) => setImmediate(r));
     assert.equal(transactions, 2);
-    assert.deepEqual(sent.map((m) => [m.topic, (m.payload.events as unknown[]).length]), [['event_batch', 100], ['event_batch', 100], ['event_batch', 50]]);
+    assert.deepEqual(
+      sent.map((m) => [m.topic, (m.payload.events as unknown[]).length]),
+      [
+        ['event_batch', 100],
+        ['event_batch', 100],
+        ['event_batch', 50],
+      ],
+    );
     assert.equal(svc.store.counts().synced, 250);
     svc.close();
     db.close();

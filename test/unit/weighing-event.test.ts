@@ -4,7 +4,14 @@ import { parseWeighingLine } from '../../lib/dp401/weighing-line';
 import type { WeightUnit } from '../../lib/dp401/settings';
 import { weighingBytes } from '../helpers/lines';
 
-const ctx = { deviceId: 'SCALE-01', sourceIp: '10.0.0.9', weightUnit: '1' as WeightUnit, maxCapacityGrams: 100_000, timeZone: 'Europe/Istanbul', now: Date.UTC(2026, 0, 30, 7, 30, 1) };
+const ctx = {
+  deviceId: 'SCALE-01',
+  sourceIp: '10.0.0.9',
+  weightUnit: '1' as WeightUnit,
+  maxCapacityGrams: 100_000,
+  timeZone: 'Europe/Istanbul',
+  now: Date.UTC(2026, 0, 30, 7, 30, 1),
+};
 
 function event(over: Parameters<typeof weighingBytes>[0] = {}, c: Partial<typeof ctx> = {}) {
   const r = parseWeighingLine(weighingBytes(over), 'windows-1254');
