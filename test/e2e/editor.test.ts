@@ -55,6 +55,18 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.waitForSelector('.red-ui-tray-body', { state: 'visible' });
   }
 
+  /** Import > Examples > this package > `name`, placed on the canvas, then Deploy, as a person does it. */
+  async function importAndDeploy(name: string): Promise<void> {
+    await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-examples-import-dialog'));
+    const dialog = page.locator('.red-ui-clipboard-dialog, .ui-dialog', { hasText: 'Import nodes' });
+    await dialog.locator('.red-ui-treeList-label', { hasText: '@carnitrack/node-red-edge' }).first().click();
+    await dialog.locator('.red-ui-treeList-label', { hasText: name }).first().click();
+    await page.getByRole('button', { name: 'Import', exact: true }).click();
+    // The imported nodes follow the mouse until placed.
+    await page.mouse.click(60, 120);
+    await page.locator('#red-ui-header-button-deploy').click();
+  }
+
   async function closeTray(): Promise<void> {
     await page.locator('#node-dialog-cancel').click();
     await page.waitForSelector('.red-ui-tray', { state: 'detached' });
@@ -224,14 +236,7 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.locator('#red-ui-workspace-chart').click({ position: { x: 900, y: 700 } });
     await page.keyboard.press('Control+a');
     await page.keyboard.press('Delete');
-    await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-examples-import-dialog'));
-    const dialog = page.locator('.red-ui-clipboard-dialog, .ui-dialog', { hasText: 'Import nodes' });
-    await dialog.locator('.red-ui-treeList-label', { hasText: '@carnitrack/node-red-edge' }).first().click();
-    await dialog.locator('.red-ui-treeList-label', { hasText: 'carnitrack-default' }).first().click();
-    await page.getByRole('button', { name: 'Import', exact: true }).click();
-    // The imported nodes follow the mouse until placed.
-    await page.mouse.click(60, 120);
-    await page.locator('#red-ui-header-button-deploy').click();
+    await importAndDeploy('carnitrack-default');
     await waitFor(() => /listening for DP-401 scales/.test(output), 'the deployed flow to listen for scales', 30_000);
     await waitFor(() => cloud.connections === 1, 'the Cloud link', 30_000);
 
@@ -363,13 +368,7 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
       });
       RED.workspaces.delete(edge);
     });
-    await page.evaluate(() => (window as unknown as { RED: { actions: { invoke(a: string): void } } }).RED.actions.invoke('core:show-examples-import-dialog'));
-    const dialog = page.locator('.red-ui-clipboard-dialog, .ui-dialog', { hasText: 'Import nodes' });
-    await dialog.locator('.red-ui-treeList-label', { hasText: '@carnitrack/node-red-edge' }).first().click();
-    await dialog.locator('.red-ui-treeList-label', { hasText: 'carnitrack-dashboard' }).first().click();
-    await page.getByRole('button', { name: 'Import', exact: true }).click();
-    await page.mouse.click(60, 120);
-    await page.locator('#red-ui-header-button-deploy').click();
+    await importAndDeploy('carnitrack-dashboard');
     // The old flow's site config node is left unused: the editor asks, a person confirms.
     const confirm = page.locator('#red-ui-deploy-dialog-confirm-deploy-deploy');
     await confirm.waitFor({ timeout: 5_000 }).then(
