@@ -38,7 +38,7 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1900, height: 640 } });
+    const page = await browser.newPage({ viewport: { width: 1900, height: 760 } });
     await page.goto(`http://127.0.0.1:${httpPort}/`);
     await page.waitForSelector('.red-ui-flow-node-group', { timeout: 30000 });
     await page.evaluate(() => {
