@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions } from 'ws';
 import { Backoff } from './backoff';
 import { ProtocolCodec } from '../protocol/codec';
+import type { CloudToEdgeMessage, RegisterPayload } from '../protocol/messages';
 import { tcpProbe } from './probe';
 
 /**
@@ -74,7 +75,8 @@ export interface CloudStatus {
 
 export interface CloudClientEvents {
   status: [status: CloudStatus];
-  message: [type: string, payload: Record<string, unknown>];
+  /** A message from the Cloud that passed its schema, with its typed payload. */
+  message: CloudToEdgeMessage;
   invalid: [reason: string, excerpt: string];
   'edge-id': [edgeId: string];
 }
@@ -209,14 +211,14 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
     this.lastReason = null;
     this.refused = false;
     this.stopProbing();
-    ws.send(
-      this.codec.encode(
-        'register',
-        { edgeId: this.status.edgeId, siteId: this.o.siteId, siteName: this.o.siteName, version: this.o.version, capabilities: this.o.capabilities },
-        this.status.edgeId,
-        'to-cloud',
-      ),
-    );
+    const register: RegisterPayload = {
+      edgeId: this.status.edgeId,
+      siteId: this.o.siteId,
+      siteName: this.o.siteName,
+      version: this.o.version,
+      capabilities: this.o.capabilities,
+    };
+    ws.send(this.codec.encode('register', register, this.status.edgeId, 'to-cloud'));
     this.setStatus({ connected: true, state: 'connected', reason: null, nextRetryMs: null, attempt: this.backoff.attempt });
     this.keepAliveTimer = this.timers.setInterval(() => this.keepAlive(ws), this.o.keepAliveMs ?? 30_000);
     this.stableTimer = this.timers.setTimeout(() => {
@@ -250,7 +252,9 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
       this.emit('invalid', decoded.reason, frame.subarray(0, 200).toString('utf8'));
       return;
     }
-    const { type, payload } = decoded.message;
+    // The codec has checked the type is the Cloud's and the payload matches its schema.
+    const message = [decoded.message.type, decoded.message.payload] as CloudToEdgeMessage;
+    const [type, payload] = message;
     if (type === 'ping') {
       this.send('pong', {});
       return;
@@ -259,7 +263,7 @@ export class CloudClient extends EventEmitter<CloudClientEvents> {
       this.setStatus({ edgeId: payload.edgeId });
       this.emit('edge-id', payload.edgeId);
     }
-    this.emit('message', type, payload);
+    this.emit('message', ...message);
   }
 
   private scheduleReconnect(): void {

@@ -4,7 +4,8 @@ import type { JSONSchemaType } from 'ajv';
  * The CarniTrack Edge <-> Cloud protocol v3.0 as data: one TypeScript type and one JSON
  * Schema per message. Ajv's JSONSchemaType checks each schema against its type at compile
  * time, so the two cannot drift apart. Payloads allow extra properties: either side may add
- * fields without breaking the other.
+ * fields without breaking the other. Payloads are type aliases, not interfaces, so that each
+ * is also a plain Record<string, unknown> where a message is handled generically.
  */
 
 export interface Envelope {
@@ -37,13 +38,13 @@ const optText = { type: 'string', nullable: true, maxLength: 1024 } as const;
 
 // ---- Edge -> Cloud --------------------------------------------------------------------------
 
-export interface RegisterPayload {
+export type RegisterPayload = {
   edgeId?: string | null;
   siteId?: string | null;
   siteName?: string | null;
   version: string;
   capabilities: string[];
-}
+};
 const registerSchema: JSONSchemaType<RegisterPayload> = {
   type: 'object',
   properties: {
@@ -57,12 +58,12 @@ const registerSchema: JSONSchemaType<RegisterPayload> = {
   additionalProperties: true,
 };
 
-export interface DeviceConnectedPayload {
+export type DeviceConnectedPayload = {
   deviceId: string;
   globalDeviceId?: string | null;
   sourceIp?: string | null;
   deviceType?: string | null;
-}
+};
 const deviceConnectedSchema: JSONSchemaType<DeviceConnectedPayload> = {
   type: 'object',
   properties: { deviceId: id, globalDeviceId: optId, sourceIp: optText, deviceType: optText },
@@ -70,12 +71,12 @@ const deviceConnectedSchema: JSONSchemaType<DeviceConnectedPayload> = {
   additionalProperties: true,
 };
 
-export interface DeviceDisconnectedPayload {
+export type DeviceDisconnectedPayload = {
   deviceId: string;
   reason: string;
   timestamp: string;
   globalDeviceId?: string | null;
-}
+};
 const deviceDisconnectedSchema: JSONSchemaType<DeviceDisconnectedPayload> = {
   type: 'object',
   properties: { deviceId: id, reason: { type: 'string', maxLength: 256 }, timestamp: { type: 'string', maxLength: 64 }, globalDeviceId: optId },
@@ -83,13 +84,13 @@ const deviceDisconnectedSchema: JSONSchemaType<DeviceDisconnectedPayload> = {
   additionalProperties: true,
 };
 
-export interface DeviceHeartbeatPayload {
+export type DeviceHeartbeatPayload = {
   deviceId: string;
   status: string;
   heartbeatCount: number;
   timestamp: string;
   globalDeviceId?: string | null;
-}
+};
 const deviceHeartbeatSchema: JSONSchemaType<DeviceHeartbeatPayload> = {
   type: 'object',
   properties: {
@@ -104,7 +105,7 @@ const deviceHeartbeatSchema: JSONSchemaType<DeviceHeartbeatPayload> = {
 };
 
 /** One weighing as the Cloud receives it (quickref "Event Payload"). */
-export interface EventPayload {
+export type EventPayload = {
   localEventId: string;
   deviceId: string;
   weightGrams: number;
@@ -117,7 +118,7 @@ export interface EventPayload {
   productName?: string;
   barcode?: string;
   scaleTimestamp?: string | null;
-}
+};
 export const eventPayloadSchema: JSONSchemaType<EventPayload> = {
   type: 'object',
   properties: {
@@ -138,9 +139,9 @@ export const eventPayloadSchema: JSONSchemaType<EventPayload> = {
   additionalProperties: true,
 };
 
-export interface EventBatchPayload {
+export type EventBatchPayload = {
   events: EventPayload[];
-}
+};
 const eventBatchSchema: JSONSchemaType<EventBatchPayload> = {
   type: 'object',
   properties: { events: { type: 'array', items: eventPayloadSchema, minItems: 1, maxItems: 10_000 } },
@@ -148,14 +149,14 @@ const eventBatchSchema: JSONSchemaType<EventBatchPayload> = {
   additionalProperties: true,
 };
 
-export interface OfflineBatchStartPayload {
+export type OfflineBatchStartPayload = {
   batchId: string;
   deviceId: string;
   startedAt: string;
   globalDeviceId?: string | null;
   cloudSessionId?: string | null;
   reason?: string | null;
-}
+};
 const offlineBatchStartSchema: JSONSchemaType<OfflineBatchStartPayload> = {
   type: 'object',
   properties: { batchId: id, deviceId: id, startedAt: { type: 'string', maxLength: 64 }, globalDeviceId: optId, cloudSessionId: optId, reason: optText },
@@ -163,7 +164,7 @@ const offlineBatchStartSchema: JSONSchemaType<OfflineBatchStartPayload> = {
   additionalProperties: true,
 };
 
-export interface OfflineBatchEndPayload {
+export type OfflineBatchEndPayload = {
   batchId: string;
   deviceId: string;
   startedAt: string;
@@ -172,7 +173,7 @@ export interface OfflineBatchEndPayload {
   totalWeightGrams: number;
   globalDeviceId?: string | null;
   cloudSessionId?: string | null;
-}
+};
 const offlineBatchEndSchema: JSONSchemaType<OfflineBatchEndPayload> = {
   type: 'object',
   properties: {
@@ -191,10 +192,10 @@ const offlineBatchEndSchema: JSONSchemaType<OfflineBatchEndPayload> = {
 
 // ---- Cloud -> Edge --------------------------------------------------------------------------
 
-export interface RegisteredPayload {
+export type RegisteredPayload = {
   edgeId: string;
   siteId?: string | null;
-}
+};
 const registeredSchema: JSONSchemaType<RegisteredPayload> = {
   type: 'object',
   properties: { edgeId: id, siteId: optId },
@@ -202,9 +203,9 @@ const registeredSchema: JSONSchemaType<RegisteredPayload> = {
   additionalProperties: true,
 };
 
-export interface ConfigUpdatePayload {
+export type ConfigUpdatePayload = {
   edgeId?: string | null;
-}
+};
 const configUpdateSchema: JSONSchemaType<ConfigUpdatePayload> = {
   type: 'object',
   properties: { edgeId: optId },
@@ -213,7 +214,7 @@ const configUpdateSchema: JSONSchemaType<ConfigUpdatePayload> = {
 };
 
 /** session_started; `sessionId` is accepted as an alias of `cloudSessionId` (older Cloud builds). */
-export interface SessionStartedPayload {
+export type SessionStartedPayload = {
   deviceId: string;
   cloudSessionId?: string | null;
   sessionId?: string | null;
@@ -221,7 +222,7 @@ export interface SessionStartedPayload {
   animalTag?: string | null;
   animalSpecies?: string | null;
   operatorId?: string | null;
-}
+};
 const sessionStartedSchema: JSONSchemaType<SessionStartedPayload> = {
   type: 'object',
   properties: { deviceId: id, cloudSessionId: optId, sessionId: optId, animalId: optId, animalTag: optText, animalSpecies: optText, operatorId: optId },
@@ -230,12 +231,12 @@ const sessionStartedSchema: JSONSchemaType<SessionStartedPayload> = {
   additionalProperties: true,
 };
 
-export interface SessionChangePayload {
+export type SessionChangePayload = {
   deviceId?: string | null;
   cloudSessionId?: string | null;
   sessionId?: string | null;
   reason?: string | null;
-}
+};
 const sessionChangeSchema: JSONSchemaType<SessionChangePayload> = {
   type: 'object',
   properties: { deviceId: optId, cloudSessionId: optId, sessionId: optId, reason: optText },
@@ -244,11 +245,11 @@ const sessionChangeSchema: JSONSchemaType<SessionChangePayload> = {
   additionalProperties: true,
 };
 
-export interface EventAckPayload {
+export type EventAckPayload = {
   localEventId: string;
   cloudEventId?: string | null;
   status: 'accepted' | 'duplicate';
-}
+};
 const eventAckSchema: JSONSchemaType<EventAckPayload> = {
   type: 'object',
   properties: { localEventId: id, cloudEventId: optId, status: { type: 'string', enum: ['accepted', 'duplicate'] } },
@@ -256,10 +257,10 @@ const eventAckSchema: JSONSchemaType<EventAckPayload> = {
   additionalProperties: true,
 };
 
-export interface EventRejectedPayload {
+export type EventRejectedPayload = {
   localEventId: string;
   reason: string;
-}
+};
 const eventRejectedSchema: JSONSchemaType<EventRejectedPayload> = {
   type: 'object',
   properties: { localEventId: id, reason: { type: 'string', maxLength: 1024 } },
@@ -267,10 +268,10 @@ const eventRejectedSchema: JSONSchemaType<EventRejectedPayload> = {
   additionalProperties: true,
 };
 
-export interface ErrorPayload {
+export type ErrorPayload = {
   reason: string;
   messageType?: string | null;
-}
+};
 const errorSchema: JSONSchemaType<ErrorPayload> = {
   type: 'object',
   properties: { reason: { type: 'string', maxLength: 4096 }, messageType: optText },
@@ -316,6 +317,47 @@ const pluCatalogSchema = {
   required: ['items'],
   additionalProperties: true,
 } as const;
+
+// ---- the payload of each message type -------------------------------------------------------
+
+/** PLU messages are checked by their schemas and read field by field by plu-out (lib/plu/plu-item.ts). */
+export type PluMessagePayload = Record<string, unknown>;
+
+/** What the Cloud sends the Edge, by message type. */
+export type CloudToEdge = {
+  registered: RegisteredPayload;
+  config_update: ConfigUpdatePayload;
+  session_started: SessionStartedPayload;
+  session_ended: SessionChangePayload;
+  session_paused: SessionChangePayload;
+  session_resumed: SessionChangePayload;
+  event_ack: EventAckPayload;
+  event_rejected: EventRejectedPayload;
+  plu_updated: PluMessagePayload;
+  plu_deleted: PluMessagePayload;
+  plu_catalog: PluMessagePayload;
+  error: ErrorPayload;
+  ping: PingPayload;
+  pong: PingPayload;
+};
+
+/** A message from the Cloud, checked against its schema: its type and its typed payload. */
+export type CloudToEdgeMessage = { [K in keyof CloudToEdge]: [type: K, payload: CloudToEdge[K]] }[keyof CloudToEdge];
+
+/** What the Edge sends the Cloud, by message type. */
+export type EdgeToCloud = {
+  register: RegisterPayload;
+  device_connected: DeviceConnectedPayload;
+  device_disconnected: DeviceDisconnectedPayload;
+  device_heartbeat: DeviceHeartbeatPayload;
+  event: EventPayload;
+  event_batch: EventBatchPayload;
+  offline_batch_start: OfflineBatchStartPayload;
+  offline_batch_end: OfflineBatchEndPayload;
+  error: ErrorPayload;
+  ping: PingPayload;
+  pong: PingPayload;
+};
 
 // ---- the registry -----------------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import { HeldStatuses } from '../../lib/cloud/held-statuses';
 import { AckGroups } from '../../lib/cloud/ack-groups';
 import { loadEdgeId, saveEdgeId } from '../../lib/cloud/edge-id';
 import { isKeyRefused } from '../../lib/cloud/link-reason';
-import { MESSAGES, type EventAckPayload, type EventRejectedPayload } from '../../lib/protocol/messages';
+import { MESSAGES } from '../../lib/protocol/messages';
 import { globalDeviceId } from '../../lib/site/device-id';
 import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
@@ -128,9 +128,8 @@ export = function register(RED: NodeAPI): void {
       });
       const grouped = cfg!.ackOutput === 'grouped';
       c.on('message', (type, payload) => {
-        // The codec has checked each payload against its message's schema.
-        if (grouped && type === 'event_ack') ackGroups.ack(payload as unknown as EventAckPayload);
-        else if (grouped && type === 'event_rejected') ackGroups.reject(payload as unknown as EventRejectedPayload);
+        if (grouped && type === 'event_ack') ackGroups.ack(payload);
+        else if (grouped && type === 'event_rejected') ackGroups.reject(payload);
         else node.send([{ topic: type, payload }, null, null]);
       });
       c.on('invalid', (reason, excerpt) => {
