@@ -5,7 +5,8 @@ import { Dp401Framer, type Packet } from './framer';
 import { parseWeighingLine } from './weighing-line';
 import { buildWeighingEvent, type WeighingEvent } from './weighing-event';
 import { DuplicateFilter } from './duplicate-filter';
-import { DeviceRegistry, type DeviceRecord, type HealthChange } from './device-registry';
+import { DeviceRegistry, type DeviceRecord, type DeviceHealth, type HealthChange } from './device-registry';
+import type { DeviceConnectedPayload, DeviceDisconnectedPayload, DeviceHeartbeatPayload } from '../protocol/messages';
 import { allowListMatcher, normalizeAddress, type Dp401Settings } from './settings';
 import { systemClock, wallIso, type Clock } from '../util/clock';
 import { WarningLimiter } from '../util/warning-limiter';
@@ -16,7 +17,32 @@ import { WarningLimiter } from '../util/warning-limiter';
  * everything as events. The dp401-in node is a thin adapter over this class.
  */
 
-export type DeviceTopic = 'device_connected' | 'device_disconnected' | 'device_heartbeat' | 'device_status' | 'duplicate_suppressed';
+export type DeviceTopic = DeviceMessage[0];
+
+/**
+ * What dp401-in tells the flow about a scale. The first three go on to the Cloud as they are
+ * (their payloads are the protocol's, with the gateway's extra fields); the last two are for the
+ * flow only.
+ */
+export type DeviceMessage =
+  | [topic: 'device_connected', payload: DeviceConnectedPayload & { sourceIp: string; connectedAt: string }]
+  | [topic: 'device_disconnected', payload: DeviceDisconnectedPayload & { sourceIp: string }]
+  | [topic: 'device_heartbeat', payload: DeviceHeartbeatPayload & { sourceIp: string }]
+  | [topic: 'device_status', payload: { deviceId: string; status: DeviceHealth; previousStatus: DeviceHealth; sourceIp: string | undefined; timestamp: string }]
+  | [
+      topic: 'duplicate_suppressed',
+      payload: {
+        deviceId: string;
+        pluCode: string;
+        weightGrams: number;
+        tareGrams: number;
+        originalEventId: string;
+        secondsAfterOriginal: number;
+        raw: string;
+        sourceIp: string;
+        receivedAt: string;
+      },
+    ];
 
 export type DisconnectReason =
   | 'closed-by-scale'
@@ -45,7 +71,7 @@ export interface GatewayWarning {
 
 export interface GatewayEvents {
   event: [event: WeighingEvent, sessionId: string];
-  device: [topic: DeviceTopic, payload: Record<string, unknown>];
+  device: DeviceMessage;
   'line-rejected': [info: LineRejected];
   warning: [warning: GatewayWarning];
   listening: [address: net.AddressInfo];
