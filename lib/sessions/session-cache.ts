@@ -3,8 +3,6 @@ import { uuidv7 } from '../util/uuidv7';
 import { globalDeviceId } from '../site/device-id';
 import { OfflineBatches, type OfflineBatch, type BatchMessage } from '../batches/offline-batches';
 
-export type { OfflineBatch, BatchMessage };
-
 /**
  * The Cloud's disassembly sessions, cached per device in the site database so that events
  * are tagged while the Cloud is away and after a restart. It decides when a device's events go

@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import { SessionCache, SESSION_TOPICS, type SessionTopic, type BatchMessage } from '../../lib/sessions/session-cache';
+import { SessionCache, SESSION_TOPICS, type SessionTopic } from '../../lib/sessions/session-cache';
+import type { BatchMessage } from '../../lib/batches/offline-batches';
 import { parseSessionCacheSettings, SHIFT_HOURS } from '../../lib/sessions/settings';
 import { startOnSite } from '../shared/startup';
 import { onInput, payloadObject, type Send } from '../shared/input';

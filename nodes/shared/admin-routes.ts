@@ -71,22 +71,25 @@ export function registerAdminRoutes(RED: NodeAPI): void {
   app.get(
     '/carnitrack/status',
     read,
-    json(() => ({
-      gateway: { timeZone: gatewayTimeZone() },
-      problems: currentProblems(),
-      cloud: [...live.links.values()].map((l) => ({ nodeId: l.nodeId, name: l.name, ...l.part.currentStatus })),
-      stores: [...live.stores.values()].map((s) => ({ nodeId: s.nodeId, name: s.name, ...s.part.figures() })),
-      scales: [...live.gateways.values()].map((g) => ({
-        nodeId: g.nodeId,
-        name: g.name,
-        port: g.part.settings.port,
-        listening: g.part.isListening,
-        devices: g.part.devices().length,
-        ...g.part.counters,
-      })),
-      settings: resolvedSettings(),
-      notRunning: [...broken.values()],
-    })),
+    json(() => {
+      // Each store's figures are read once (they stat the database and the disk) and serve both.
+      const stores = [...live.stores.values()].map((s) => ({ nodeId: s.nodeId, name: s.name, ...s.part.figures() }));
+      return {
+        gateway: { timeZone: gatewayTimeZone() },
+        problems: currentProblems(new Map(stores.map((s) => [s.nodeId, s]))),
+        cloud: [...live.links.values()].map((l) => ({ nodeId: l.nodeId, name: l.name, ...l.part.currentStatus })),
+        stores,
+        scales: [...live.gateways.values()].map((g) => ({
+          nodeId: g.nodeId,
+          name: g.name,
+          port: g.part.settings.port,
+          listening: g.part.isListening,
+          devices: g.part.devices().length,
+          ...g.part.counters,
+        })),
+        settings: resolvedSettings(),
+      };
+    }),
   );
 
   // What a node resolved its settings to (environment variables filled in), for its dialog.

@@ -1,6 +1,7 @@
 import { live, broken } from './live-registry';
 import { OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { classifyLinkReason } from '../../lib/cloud/link-reason';
+import type { StoreFigures } from '../../lib/store/store-service';
 
 /**
  * What is wrong with the running CarniTrack nodes, as codes with figures: the editor's tab
@@ -28,7 +29,8 @@ export interface Problem {
   values: Record<string, string | number>;
 }
 
-export function currentProblems(): Problem[] {
+/** `storeFigures`: figures already read for this answer, by node id (each read costs disk I/O). */
+export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> = new Map()): Problem[] {
   const out: Problem[] = [];
   const add = (e: { nodeId: string; name: string }, severity: Problem['severity'], code: Problem['code'], values: Problem['values'] = {}): void => {
     out.push({ nodeId: e.nodeId, name: e.name, severity, code, values });
@@ -53,7 +55,7 @@ export function currentProblems(): Problem[] {
     else add(l, 'warning', 'cloud-down', { why, detail: s.reason ?? '', attempt: s.attempt });
   }
   for (const st of live.stores.values()) {
-    const fig = st.part.figures(true);
+    const fig = storeFigures.get(st.nodeId) ?? st.part.figures(true);
     for (const a of fig.alarmCodes) {
       const { code, ...values } = a;
       add(st, code === 'backlog-old' ? 'warning' : 'error', code, values);

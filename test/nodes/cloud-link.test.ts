@@ -202,7 +202,8 @@ describe('cloud-link with the reference Cloud (real WebSocket, sockets, SQLite)'
     await waitFor(() => syncState().failed === 1, 'the event marked failed');
     cloud.faults.reject = null;
     // Acks delayed past a dropped link: the edge sends the event again and gets "duplicate".
-    cloud.faults.ackDelayMs = 300;
+    // The delay is long enough that a slow poll of the Cloud below cannot let the ack through first.
+    cloud.faults.ackDelayMs = 2000;
     await s.weigh(950);
     await waitFor(() => cloud.events.size === 1, 'the Cloud to hold the second event');
     cloud.dropConnections();
