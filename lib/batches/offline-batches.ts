@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from '../db/database';
+import { rowCache, type RowCache } from '../db/row-cache';
 import { globalDeviceId } from '../site/device-id';
 import type { OfflineBatchStartPayload, OfflineBatchEndPayload } from '../protocol/messages';
 
@@ -58,11 +59,14 @@ const toBatch = (r: BatchRow): OfflineBatch => ({
 
 export class OfflineBatches {
   private readonly stmt;
+  /** Each device's open batch, read on every weighing that goes to a batch. */
+  private readonly openCache: RowCache<OfflineBatch>;
 
   constructor(
     db: SqliteDatabase,
     private readonly siteId: string,
   ) {
+    this.openCache = rowCache<OfflineBatch>(db, 'offline_batches.open');
     this.stmt = {
       get: db.prepare('SELECT * FROM offline_batches WHERE batch_id = ?'),
       open: db.prepare('SELECT * FROM offline_batches WHERE device_id = ? AND ended_at IS NULL'),
@@ -84,8 +88,10 @@ export class OfflineBatches {
 
   /** The device's open batch, if any (at most one: a unique index says so). */
   openFor(deviceId: string): OfflineBatch | null {
-    const r = this.stmt.open.get(deviceId) as BatchRow | undefined;
-    return r ? toBatch(r) : null;
+    return this.openCache.get(deviceId, () => {
+      const r = this.stmt.open.get(deviceId) as BatchRow | undefined;
+      return r ? toBatch(r) : null;
+    });
   }
 
   open(): OfflineBatch[] {
@@ -111,6 +117,7 @@ export class OfflineBatches {
       startSentAt: null,
       endSentAt: null,
     };
+    this.openCache.drop(deviceId);
     this.stmt.insert.run(batch.batchId, deviceId, cloudSessionId, reason, batch.startedAt);
     return { batch, message: { topic: 'offline_batch_start', payload: this.startPayload(batch) } };
   }
@@ -120,6 +127,7 @@ export class OfflineBatches {
     const open = this.openFor(deviceId);
     if (!open) return [];
     const endedAt = new Date(now).toISOString();
+    this.openCache.drop(deviceId);
     this.stmt.end.run(endedAt, reason, open.batchId);
     return [{ topic: 'offline_batch_end', payload: this.endPayload({ ...open, endedAt, endReason: reason }) }];
   }
@@ -133,11 +141,12 @@ export class OfflineBatches {
   }
 
   markStartSent(batchId: string, now: number): void {
+    this.openCache.clear(); // keyed by device, not batch; this is rare
     this.stmt.startSent.run(now, batchId);
   }
 
   markEndSent(batchId: string, now: number): void {
-    this.stmt.endSent.run(now, batchId);
+    this.stmt.endSent.run(now, batchId); // an ended batch is in no open-batch cache
   }
 
   recent(limit = 100): OfflineBatch[] {

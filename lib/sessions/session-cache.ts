@@ -1,4 +1,5 @@
 import type { SqliteDatabase } from '../db/database';
+import { rowCache, type RowCache } from '../db/row-cache';
 import { uuidv7 } from '../util/uuidv7';
 import { globalDeviceId } from '../site/device-id';
 import { OfflineBatches, type OfflineBatch, type BatchMessage } from '../batches/offline-batches';
@@ -75,11 +76,14 @@ export class SessionCache {
   private cloudReachable = false;
   private readonly stmt;
   private readonly batches: OfflineBatches;
+  /** Each device's cached session, read on every weighing. */
+  private readonly byDevice: RowCache<CachedSession>;
 
   constructor(
     private readonly db: SqliteDatabase,
     private readonly o: SessionCacheOptions,
   ) {
+    this.byDevice = rowCache<CachedSession>(db, 'sessions.device');
     this.stmt = {
       get: db.prepare('SELECT * FROM sessions WHERE device_id = ?'),
       bySession: db.prepare('SELECT * FROM sessions WHERE cloud_session_id = ?'),
@@ -124,6 +128,7 @@ export class SessionCache {
         updatedAt: now,
       };
       const messages = this.db.transaction(() => {
+        this.byDevice.drop(deviceId!);
         this.stmt.upsert.run({ ...session, payload: JSON.stringify(p) });
         // A session starting closes the device's offline batch: its events now have an owner.
         return this.batches.end(deviceId!, 'session-started', now);
@@ -134,6 +139,7 @@ export class SessionCache {
     const cached = this.stmt.get.get(deviceId) as SessionRow | undefined;
     // A late message about an older session must not touch the newer one.
     if (!cached || (sessionId && cached.cloud_session_id !== sessionId)) return { messages: [], session: null };
+    this.byDevice.drop(deviceId);
     if (topic === 'session_ended') this.stmt.remove.run(deviceId);
     else this.stmt.setStatus.run(topic === 'session_paused' ? 'paused' : 'active', now, deviceId);
     const after = this.stmt.get.get(deviceId) as SessionRow | undefined;
@@ -152,10 +158,13 @@ export class SessionCache {
 
   /** The session a device's events are tagged with now, or null (none, or expired). */
   sessionFor(deviceId: string, now: number): { session: CachedSession | null; expired?: CachedSession } {
-    const row = this.stmt.get.get(deviceId) as SessionRow | undefined;
-    if (!row) return { session: null };
-    const s = toSession(row);
+    const s = this.byDevice.get(deviceId, () => {
+      const row = this.stmt.get.get(deviceId) as SessionRow | undefined;
+      return row ? toSession(row) : null;
+    });
+    if (!s) return { session: null };
     if (now - s.updatedAt > this.o.expiryMs) {
+      this.byDevice.drop(deviceId);
       this.stmt.remove.run(deviceId);
       return { session: null, expired: s };
     }

@@ -131,27 +131,37 @@ export class EventLog {
   /**
    * Stores events in one transaction (group commit). The same localEventId twice is one
    * row: `inserted` is false for the repeat. Throws (storing nothing) when the write fails.
+   * `waitForDisk` false commits without the fsync: the caller makes it durable (WalSync).
    */
-  insertMany(events: StorableEvent[], now: number): boolean[] {
+  insertMany(events: StorableEvent[], now: number, waitForDisk = true): boolean[] {
+    return this.insertRows(events, now, waitForDisk).map((seq) => seq !== null);
+  }
+
+  /** insertMany, giving each new row's seq (null for a repeat). */
+  insertRows(events: StorableEvent[], now: number, waitForDisk = true): Array<number | null> {
+    return waitForDisk ? this.insertGroup(events, now) : withoutFsync(this.db, () => this.insertGroup(events, now));
+  }
+
+  private insertGroup(events: StorableEvent[], now: number): Array<number | null> {
     const run = this.db.transaction((list: StorableEvent[]) =>
-      list.map(
-        (e) =>
-          this.stmt.insert.run({
-            localEventId: e.localEventId,
-            deviceId: e.deviceId,
-            globalDeviceId: e.globalDeviceId ?? null,
-            cloudSessionId: e.cloudSessionId ?? null,
-            offlineBatchId: e.offlineBatchId ?? null,
-            offlineMode: e.offlineMode ? 1 : 0,
-            pluCode: e.pluCode ?? null,
-            weightGrams: e.weightGrams,
-            scaleTimestamp: e.scaleTimestamp ?? null,
-            receivedAt: e.receivedAt,
-            raw: e.raw ?? null,
-            payload: JSON.stringify(e),
-            storedAt: now,
-          }).changes === 1,
-      ),
+      list.map((e) => {
+        const r = this.stmt.insert.run({
+          localEventId: e.localEventId,
+          deviceId: e.deviceId,
+          globalDeviceId: e.globalDeviceId ?? null,
+          cloudSessionId: e.cloudSessionId ?? null,
+          offlineBatchId: e.offlineBatchId ?? null,
+          offlineMode: e.offlineMode ? 1 : 0,
+          pluCode: e.pluCode ?? null,
+          weightGrams: e.weightGrams,
+          scaleTimestamp: e.scaleTimestamp ?? null,
+          receivedAt: e.receivedAt,
+          raw: e.raw ?? null,
+          payload: JSON.stringify(e),
+          storedAt: now,
+        });
+        return r.changes === 1 ? Number(r.lastInsertRowid) : null;
+      }),
     );
     return run(events);
   }

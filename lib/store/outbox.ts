@@ -21,6 +21,12 @@ export class Outbox {
   private readonly inflight = new Map<string, InFlight>();
   /** Highest seq handed out since the last rescan. */
   private cursor = 0;
+  /**
+   * The last scan reached the end of the backlog and every row stored since was handed out:
+   * the next rows are the ones just stored, and they go out from memory instead of being
+   * read back (and parsed) from the database.
+   */
+  private caughtUp = false;
   private connected = false;
   lastAttemptAt: number | null = null;
   lastSuccessAt: number | null = null;
@@ -42,15 +48,17 @@ export class Outbox {
   setConnected(connected: boolean): void {
     this.connected = connected;
     this.inflight.clear();
-    this.cursor = 0;
+    this.rescan();
   }
 
   /**
    * The next pages to send, oldest first, while the window has room. A page of one is
-   * sent as a single `event`, longer ones as an `event_batch`.
+   * sent as a single `event`, longer ones as an `event_batch`. `stored` are the rows this
+   * store has just written (seq order), when it is the only writer of events in the database.
    */
-  take(now: number): PendingRow[][] {
+  take(now: number, stored: PendingRow[] = []): PendingRow[][] {
     const pages: PendingRow[][] = [];
+    let next = 0; // the first of `stored` not handed out
     // Bounded: each pass either fills the window or reaches the end of the backlog.
     const page = Math.min(this.o.batchSize, this.o.window);
     for (let pass = 0; this.connected && this.inflight.size < this.o.window && pass < 1000; pass++) {
@@ -59,13 +67,24 @@ export class Outbox {
       const free = this.o.window - this.inflight.size;
       if (pass === 0 && free < page && this.inflight.size > 0) break;
       const room = Math.min(page, free);
-      const rows = this.store.pendingPage(this.cursor, room);
+      let rows: PendingRow[];
+      if (this.caughtUp && next < stored.length && stored[next].seq > this.cursor) {
+        rows = stored.slice(next, next + room);
+        next += rows.length;
+      } else {
+        rows = this.store.pendingPage(this.cursor, room);
+        this.caughtUp = rows.length < room;
+        next = stored.length; // read from the database, they are in there
+      }
       if (rows.length === 0) break;
       this.cursor = rows[rows.length - 1].seq;
       const fresh = rows.filter((r) => !this.inflight.has(r.localEventId));
       for (const r of fresh) this.inflight.set(r.localEventId, { seq: r.seq, sentAt: now });
       if (fresh.length) pages.push(fresh);
+      if (this.caughtUp && next === stored.length) break; // the end of the backlog: no read to find nothing
     }
+    // Rows left over stay in the database beyond the cursor: the next take reads them.
+    if (next < stored.length) this.caughtUp = false;
     if (pages.length) this.lastAttemptAt = now;
     return pages;
   }
@@ -90,12 +109,16 @@ export class Outbox {
         expired++;
       }
     }
-    if (expired) this.cursor = Math.min(this.cursor, lowest - 1);
+    if (expired) {
+      this.cursor = Math.min(this.cursor, lowest - 1);
+      this.caughtUp = false;
+    }
     return expired;
   }
 
   /** Rejected events were retried: scan from the start again. */
   rescan(): void {
     this.cursor = 0;
+    this.caughtUp = false;
   }
 }

@@ -125,4 +125,35 @@ describe('SessionCache (tagging and offline batches) on a real SQLite file', () 
     assert.equal(late.tags.cloudSessionId, null);
     assert.equal(late.expired?.cloudSessionId, 's1');
   });
+
+  it('keeps two session caches on one site database in step (sessions and open batches are held once per connection)', () => {
+    const other = make();
+    cache.setCloudReachable(true, 0);
+    other.setCloudReachable(true, 0);
+    // Read (and so cached) by one before the other changes it.
+    const t = other.tag('SCALE-04', 1);
+    assert.ok(t.tags.offlineBatchId);
+    assert.equal(other.tag('SCALE-04', 2).tags.cloudSessionId, null);
+    cache.apply('session_started', started('SCALE-04', 's4'), 3);
+    const after = other.tag('SCALE-04', 4);
+    assert.equal(after.tags.cloudSessionId, 's4');
+    assert.equal(after.tags.offlineBatchId, null, 'the batch the other cache opened was closed when the session started');
+    cache.apply('session_ended', { deviceId: 'SCALE-04', cloudSessionId: 's4' }, 5);
+    assert.equal(other.tag('SCALE-04', 6).tags.cloudSessionId, null);
+  });
+
+  it('reads the database again after a write whose transaction rolled back', () => {
+    cache.setCloudReachable(true, 0);
+    cache.apply('session_started', started('SCALE-05', 's5'), 0);
+    assert.equal(cache.tag('SCALE-05', 1).tags.cloudSessionId, 's5');
+    // A session_ended inside a transaction that then fails: the session must still be there.
+    assert.throws(() =>
+      db.transaction(() => {
+        cache.apply('session_ended', { deviceId: 'SCALE-05', cloudSessionId: 's5' }, 2);
+        assert.equal(cache.tag('SCALE-05', 3).tags.cloudSessionId, null, 'inside the transaction it is gone');
+        throw new Error('disk full (simulated)');
+      })(),
+    );
+    assert.equal(cache.tag('SCALE-05', 4).tags.cloudSessionId, 's5');
+  });
 });
