@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Compiles the TypeScript to CommonJS and lays out the tree Node-RED loads: each node's
-// .html, icons/ and locales/<lang>/ next to its registered .js, and flows/ as examples/.
+// .html (form rows filled in), icons/ and locales/<lang>/ next to its registered .js, and flows/
+// as examples/.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
+const { expandForm } = require('./editor-forms');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -26,7 +28,10 @@ for (const [type, jsPath] of Object.entries(types)) {
   const srcDir = rel(path.dirname(jsPath).replace(/^dist\//, ''));
   const html = path.join(srcDir, `${base}.html`);
   if (!fs.existsSync(html)) throw new Error(`${type}: no editor file ${html}`);
-  copy(html, path.join(outDir, `${base}.html`));
+  // The dialog's form rows come from <base>.form.json next to it (scripts/editor-forms.js).
+  const editor = expandForm(type, fs.readFileSync(html, 'utf8'), (file) => fs.readFileSync(path.join(srcDir, file), 'utf8'));
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, `${base}.html`), editor);
   for (const icon of fs.readdirSync(rel('icons'))) copy(rel('icons', icon), path.join(outDir, 'icons', icon));
   for (const lang of languages) {
     for (const ext of ['.json', '.html']) {

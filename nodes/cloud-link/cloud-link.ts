@@ -56,11 +56,7 @@ export = function register(RED: NodeAPI): void {
     const apiKey = node.credentials?.apiKey || process.env.CLOUD_API_KEY || '';
     const held = new HeldStatuses(MAX_HELD_DEVICES);
     const ackGroups = new AckGroups((group) => node.send([null, null, { topic: 'event_acks', payload: group }]));
-    const started = startOnSite(RED, node, {
-      type: 'cloud-link',
-      kind: 'links',
-      siteId: config.site,
-      errors: parsed.errors,
+    const started = startOnSite(RED, node, 'links', config.site, parsed.errors, {
       open: (lease, site) => {
         if (!apiKey) node.warn(RED._('cloud-link.errors.no-api-key'));
         return new CloudClient({

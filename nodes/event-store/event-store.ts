@@ -27,11 +27,7 @@ export = function register(RED: NodeAPI): void {
     const timers: NodeJS.Timeout[] = [];
     const rejections = new WarningLimiter();
     let retention: RetentionSchedule | null = null;
-    const started = startOnSite(RED, node, {
-      type: 'event-store',
-      kind: 'stores',
-      siteId: config.site,
-      errors: parsed.errors,
+    const started = startOnSite(RED, node, 'stores', config.site, parsed.errors, {
       open: (lease, site) =>
         new StoreService(lease.db, {
           siteId: site.siteId,

@@ -23,11 +23,7 @@ export = function register(RED: NodeAPI): void {
     const cfg = parsed.settings;
     let lastFileAt: Date | null = null;
     let lastError: string | null = null;
-    const started = startOnSite(RED, node, {
-      type: 'plu-out',
-      kind: 'plus',
-      siteId: config.site,
-      errors: parsed.errors,
+    const started = startOnSite(RED, node, 'plus', config.site, parsed.errors, {
       open: (lease) => new PluCatalog(lease.db),
       resolved: () => ({ file: cfg!.file, encoding: cfg!.format.encoding, debounceS: cfg!.debounceMs / 1000 }),
     });

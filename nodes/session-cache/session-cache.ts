@@ -19,11 +19,7 @@ export = function register(RED: NodeAPI): void {
     const status = new ThrottledStatus((s) => node.status(s), 250);
     const parsed = parseSessionCacheSettings(config);
     const expiryHours = parsed.settings?.expiryHours ?? 0;
-    const started = startOnSite(RED, node, {
-      type: 'session-cache',
-      kind: 'caches',
-      siteId: config.site,
-      errors: parsed.errors,
+    const started = startOnSite(RED, node, 'caches', config.site, parsed.errors, {
       open: (lease, site) => new SessionCache(lease.db, { siteId: site.siteId, expiryMs: expiryHours * HOUR }),
       resolved: (site) => ({ siteId: site.siteId, expiryHours }),
     });

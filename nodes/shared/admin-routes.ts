@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, RequestHandler } from 'express';
-import { live, findLive, broken, resolvedSettings } from './live-registry';
+import { live, findLive, livePart, broken, resolvedSettings, NODE_TYPE, type Kind, type PartOf } from './live-registry';
 import { currentProblems } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
 import type { SyncState } from '../../lib/store/event-log';
@@ -107,25 +107,28 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     }),
   );
 
+  /** The running part of kind `kind` whose node id is in the path, or a 404 naming it. */
+  const running = <K extends Kind>(kind: K, req: Request): PartOf<K> => {
+    const id = String(req.params.id);
+    const part = livePart(kind, id);
+    if (!part) throw new NotFound(`no running ${NODE_TYPE[kind]} with id ${id}`);
+    return part;
+  };
+
   app.post(
     '/carnitrack/stores/:id/retry-failed',
     write,
-    json((req) => {
-      const s = live.stores.get(String(req.params.id));
-      if (!s) throw new NotFound(`no running event-store with id ${String(req.params.id)}`);
-      return { requeued: s.part.retryFailed() };
-    }),
+    json((req) => ({ requeued: running('stores', req).retryFailed() })),
   );
 
   app.post(
     '/carnitrack/links/:id/reconnect',
     write,
     json((req) => {
-      const l = live.links.get(String(req.params.id));
-      if (!l) throw new NotFound(`no running cloud-link with id ${String(req.params.id)}`);
+      const link = running('links', req);
       // Connected already: nothing to do (the tab shows the button only while the link is down).
-      if (l.part.isConnected) return { reconnecting: false, reason: 'already connected' };
-      l.part.reconnectNow();
+      if (link.isConnected) return { reconnecting: false, reason: 'already connected' };
+      link.reconnectNow();
       return { reconnecting: true };
     }),
   );

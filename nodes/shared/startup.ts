@@ -3,7 +3,7 @@ import type { Lease } from '../../lib/db/database-pool';
 import type { SiteSettings } from '../../lib/site/site-settings';
 import type { FieldError } from '../../lib/util/config-fields';
 import { siteOf } from './site-node';
-import { track, trackBroken, type Kind, type PartOf, type ResolvedSettings } from './live-registry';
+import { NODE_TYPE, track, trackBroken, type Kind, type PartOf, type ResolvedSettings } from './live-registry';
 
 /** A node's part on the site database, or why there is none. */
 export interface Started<T> {
@@ -25,21 +25,22 @@ export interface Started<T> {
 export function startOnSite<K extends Kind>(
   RED: NodeAPI,
   node: Node,
+  kind: K,
+  /** The node's `site` property (the config node's id) and what its settings parser found wrong. */
+  siteId: unknown,
+  errors: FieldError[],
   o: {
-    type: string;
-    kind: K;
-    siteId: unknown;
-    errors: FieldError[];
     open(lease: Lease, site: SiteSettings): PartOf<K>;
     resolved(site: SiteSettings): ResolvedSettings;
   },
 ): Started<PartOf<K>> {
-  const site = siteOf(RED, o.siteId);
+  const type = NODE_TYPE[kind];
+  const site = siteOf(RED, siteId);
   let lease: Lease | null = null;
   let part: PartOf<K> | null = null;
   let problem: string;
-  if (typeof site === 'string' || o.errors.length) {
-    problem = RED._(`${o.type}.errors.invalid`, { problem: typeof site === 'string' ? site : o.errors.map((e) => e.message).join('; ') });
+  if (typeof site === 'string' || errors.length) {
+    problem = RED._(`${type}.errors.invalid`, { problem: typeof site === 'string' ? site : errors.map((e) => e.message).join('; ') });
   } else {
     try {
       lease = site.lease();
@@ -48,12 +49,12 @@ export function startOnSite<K extends Kind>(
     } catch (err) {
       lease?.release();
       lease = null;
-      problem = RED._(`${o.type}.errors.database`, { error: (err as Error).message });
+      problem = RED._(`${type}.errors.database`, { error: (err as Error).message });
     }
   }
   if (problem) node.error(problem);
   const siteSettings = typeof site === 'string' ? null : site.site;
-  const untrack = part ? track(o.kind, node, part, o.resolved(siteSettings!)) : trackBroken(node, problem);
+  const untrack = part ? track(kind, node, part, o.resolved(siteSettings!)) : trackBroken(node, problem);
   return {
     part,
     site: part ? siteSettings : null,
