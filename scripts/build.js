@@ -6,7 +6,7 @@
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { expandForm } = require('./editor-forms');
+const { withForm } = require('./editor-forms');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -28,8 +28,10 @@ for (const [type, jsPath] of Object.entries(types)) {
   const srcDir = rel(path.dirname(jsPath).replace(/^dist\//, ''));
   const html = path.join(srcDir, `${base}.html`);
   if (!fs.existsSync(html)) throw new Error(`${type}: no editor file ${html}`);
-  // The dialog's form rows come from <base>.form.json next to it (scripts/editor-forms.js).
-  const editor = expandForm(type, fs.readFileSync(html, 'utf8'), (file) => fs.readFileSync(path.join(srcDir, file), 'utf8'));
+  // The edit dialog comes from <base>.form.json next to it (scripts/editor-forms.js).
+  const formFile = path.join(srcDir, `${base}.form.json`);
+  let editor = fs.readFileSync(html, 'utf8');
+  if (fs.existsSync(formFile)) editor = withForm(type, editor, JSON.parse(fs.readFileSync(formFile, 'utf8')));
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, `${base}.html`), editor);
   for (const icon of fs.readdirSync(rel('icons'))) copy(rel('icons', icon), path.join(outDir, 'icons', icon));

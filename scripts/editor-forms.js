@@ -1,18 +1,17 @@
-// The edit dialogs' form rows, made at build time from each node's <name>.form.json, so that
-// the six dialogs share one piece of markup (Node-RED's form-row: label, icon, input, unit)
-// instead of each writing it out again. Node-RED fills the inputs from the node's properties
-// before oneditprepare runs, so the rows must be in the template itself, not added later.
+// The edit dialogs, made at build time from each node's <type>.form.json, so that the six
+// dialogs share one piece of markup (Node-RED's form-row: label, icon, input, unit) instead of
+// each writing it out again. Node-RED fills the inputs from the node's properties before
+// oneditprepare runs, so the rows must be in the template itself, not added later.
 //
 // A form file: { "prefix": "node-input" | "node-config-input", "rows": [[field, ...], ...] },
 // one array a row; a field: { "field", "icon"?, "input"?: "text" | "password" | "checkbox" |
 // "textarea", "placeholder"?, "placeholderKey"?, "width"?, "unit"?, "rows"? }. The label is
 // the locale's "<type>.label.<field>". A field may also carry its default ("value"), its
-// limits as a number ("number": [min, max, whole numbers only?]), its drop-down options
-// ("choices"), or the config node type it selects ("config", with "required"): those go to the editor as window.CarniTrackEditor.forms[type], from which
-// CarniTrackEditor.node() (plugins/carnitrack-sidebar) makes the node's defaults.
+// limits ("number": [min, max, whole numbers only?]), its drop-down options ("choices"), or
+// the config node type it selects ("config", with "required"). Those go to the editor as
+// window.CarniTrackEditor.forms[type], where CarniTrackEditor.field() (plugins/carnitrack-
+// sidebar) makes the field's default and validator for the node's definition.
 'use strict';
-
-const MARKER = /^([ \t]*)<!-- form: ([\w.-]+\.form\.json) -->[ \t]*$/m;
 
 const escape = (s) => String(s).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
@@ -62,16 +61,15 @@ function fieldSettings(form) {
 }
 
 /**
- * The editor file with its `<!-- form: x.form.json -->` marker replaced by the rows, and
- * the fields' settings in a script before everything else (the node's definition reads them).
+ * The editor file with the edit dialog's template added: the form rows of `form` (the parsed
+ * <type>.form.json) in Node-RED's `text/html` template, and the fields' settings in a script
+ * before everything else (the node's definition reads them).
  */
-function expandForm(type, html, readForm) {
-  const m = MARKER.exec(html);
-  if (!m) return html;
-  const form = JSON.parse(readForm(m[2]));
-  const rows = formRows(type, form, m[1]);
+function withForm(type, html, form) {
+  const rows = formRows(type, form, '    ');
   const settings = `<script type="text/javascript">\n    window.CarniTrackEditor.forms[${JSON.stringify(type)}] = ${JSON.stringify(fieldSettings(form))};\n</script>\n\n`;
-  return settings + html.slice(0, m.index) + rows + html.slice(m.index + m[0].length);
+  const template = `\n<script type="text/html" data-template-name="${type}">\n${rows}\n</script>\n`;
+  return settings + html.trimEnd() + '\n' + template;
 }
 
-module.exports = { expandForm, formRows, fieldSettings };
+module.exports = { withForm, formRows, fieldSettings };

@@ -91,6 +91,9 @@ export class ReferenceCloud {
       maxPayload: (o.maxFrameBytes ?? 1024 * 1024) * 4,
     });
     this.server.on('upgrade', (req, socket, head) => {
+      // The socket is ours from here: an edge that resets it after a refusal (ECONNRESET) must
+      // not become an uncaught error in whoever runs this Cloud (it did, once, in a test run).
+      socket.on('error', () => socket.destroy());
       const url = new URL(req.url ?? '/', 'http://cloud');
       const refuse = (code: number, text: string): void => {
         socket.end(`HTTP/1.1 ${code} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);

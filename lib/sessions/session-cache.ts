@@ -1,5 +1,6 @@
 import type { SqliteDatabase } from '../db/database';
 import { rowCache, type RowCache } from '../db/row-cache';
+import { sessionMessageFrom } from '../protocol/flow-input';
 import { uuidv7 } from '../util/uuidv7';
 import { globalDeviceId } from '../site/device-id';
 import { OfflineBatches, type OfflineBatch, type BatchMessage } from '../batches/offline-batches';
@@ -70,8 +71,6 @@ const toSession = (r: SessionRow): CachedSession => ({
   updatedAt: r.updated_at,
 });
 
-const str = (v: unknown): string | null => (typeof v === 'string' && v.length > 0 ? v : null);
-
 export class SessionCache {
   private cloudReachable = false;
   private readonly stmt;
@@ -106,9 +105,9 @@ export class SessionCache {
 
   /** A session of the Cloud's: returns the batch messages it causes, or an error naming the field. */
   apply(topic: SessionTopic, payload: unknown, now: number): { messages: BatchMessage[]; error?: string; session?: CachedSession | null } {
-    const p = (payload && typeof payload === 'object' ? payload : {}) as Record<string, unknown>;
-    const sessionId = str(p.cloudSessionId) ?? str(p.sessionId);
-    let deviceId = str(p.deviceId);
+    const m = sessionMessageFrom(payload);
+    const sessionId = m.cloudSessionId;
+    let deviceId = m.deviceId;
     if (!deviceId && sessionId) {
       const row = this.stmt.bySession.get(sessionId) as SessionRow | undefined;
       deviceId = row?.device_id ?? null;
@@ -119,17 +118,17 @@ export class SessionCache {
       const session: CachedSession = {
         deviceId,
         cloudSessionId: sessionId,
-        animalId: str(p.animalId),
-        animalTag: str(p.animalTag),
-        animalSpecies: str(p.animalSpecies),
-        operatorId: str(p.operatorId),
+        animalId: m.animalId ?? null,
+        animalTag: m.animalTag ?? null,
+        animalSpecies: m.animalSpecies ?? null,
+        operatorId: m.operatorId ?? null,
         status: 'active',
-        startedAt: str(p.startedAt) ?? new Date(now).toISOString(),
+        startedAt: m.startedAt ?? new Date(now).toISOString(),
         updatedAt: now,
       };
       const messages = this.db.transaction(() => {
         this.byDevice.drop(deviceId!);
-        this.stmt.upsert.run({ ...session, payload: JSON.stringify(p) });
+        this.stmt.upsert.run({ ...session, payload: JSON.stringify(m.raw) });
         // A session starting closes the device's offline batch: its events now have an owner.
         return this.batches.end(deviceId!, 'session-started', now);
       })();

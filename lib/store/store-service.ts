@@ -6,6 +6,7 @@ import { WalSync, type Fsync } from '../db/wal-sync';
 import { EventLog, validateStorableEvent, type PendingRow, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
 import { OfflineBatches, type OfflineBatch } from '../batches/offline-batches';
+import { batchAnnouncementFrom, eventAckFrom, eventRejectedFrom } from '../protocol/flow-input';
 import { systemClock, wallIso, type Clock } from '../util/clock';
 
 /**
@@ -238,21 +239,21 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   }
 
   /** `offline_batch_start` from session-cache: forwarded now if the link is up, else on connect. */
-  batchStart(payload: Record<string, unknown>): void {
-    const id = String(payload.batchId ?? '');
-    if (!id) throw new Error('offline_batch_start: batchId is missing');
+  batchStart(payload: unknown): void {
+    const start = batchAnnouncementFrom('offline_batch_start', payload);
+    const id = start.batchId;
     if (!this.outbox.isConnected) return;
     if (this.batches.get(id)) this.batches.markStartSent(id, this.now());
-    this.emit('cloud', { topic: 'offline_batch_start', payload });
+    this.emit('cloud', { topic: 'offline_batch_start', payload: start });
   }
 
   /** `offline_batch_end`: the figures are the store's own, forwarded now or on connect. */
-  batchEnd(payload: Record<string, unknown>): void {
-    const id = String(payload.batchId ?? '');
-    if (!id) throw new Error('offline_batch_end: batchId is missing');
+  batchEnd(payload: unknown): void {
+    const end = batchAnnouncementFrom('offline_batch_end', payload);
+    const id = end.batchId;
     if (!this.batches.get(id)) {
       // Not a batch of this database: still report what this store holds for it.
-      if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...payload, ...this.store.batchTotals(id) } });
+      if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...end, ...this.store.batchTotals(id) } });
       else this.emit('warning', `offline_batch_end for unknown batch ${id} while the Cloud is away: dropped (the batch is not in this site database)`);
       return;
     }
@@ -276,14 +277,10 @@ export class StoreService extends EventEmitter<ServiceEvents> {
    * every other ack of this tick in one transaction (and on close, before the database
    * closes); acks for events this store does not hold are reported as a `warning`.
    */
-  ack(payload: Record<string, unknown>): void {
-    const id = payload.localEventId;
-    if (typeof id !== 'string') throw new Error('event_ack: localEventId is missing');
-    const status = payload.status ?? 'accepted';
-    if (status !== 'accepted' && status !== 'duplicate') throw new Error(`event_ack: status "${String(status)}" is neither "accepted" nor "duplicate"`);
-    if (this.closed) throw new Error(`event_ack for ${id} not written: the store is closed`);
-    const cloudEventId = typeof payload.cloudEventId === 'string' ? payload.cloudEventId : null;
-    this.acks.push({ localEventId: id, cloudEventId });
+  ack(payload: unknown): void {
+    const { localEventId, cloudEventId } = eventAckFrom(payload);
+    if (this.closed) throw new Error(`event_ack for ${localEventId} not written: the store is closed`);
+    this.acks.push({ localEventId, cloudEventId: cloudEventId ?? null });
     if (!this.acksScheduled) {
       this.acksScheduled = true;
       setImmediate(() => this.flushAcks());
@@ -326,10 +323,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   }
 
   /** `event_rejected`: the Cloud will never take it. Kept, marked failed, surfaced. */
-  reject(payload: Record<string, unknown>): 'failed' | 'not-pending' | 'unknown' {
-    const id = payload.localEventId;
-    if (typeof id !== 'string') throw new Error('event_rejected: localEventId is missing');
-    const reason = typeof payload.reason === 'string' && payload.reason ? payload.reason : 'no reason given';
+  reject(payload: unknown): 'failed' | 'not-pending' | 'unknown' {
+    const { localEventId: id, reason } = eventRejectedFrom(payload);
     const r = this.store.markFailed(id, reason);
     this.outbox.settled(id, this.clock.mono());
     if (r === 'failed') {

@@ -5,6 +5,7 @@ import { parseEventStoreSettings, EVENT_STORE_DEFAULTS } from '../../lib/store/s
 import { RetentionSchedule } from '../../lib/store/retention';
 import { startOnSite } from '../shared/startup';
 import { onInput, payloadObject } from '../shared/input';
+import { asRecord } from '../../lib/protocol/flow-input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
@@ -137,10 +138,10 @@ export = function register(RED: NodeAPI): void {
             const list = (key: 'acks' | 'rejected'): unknown[] => (Array.isArray(payload[key]) ? (payload[key] as unknown[]) : []);
             if (!Array.isArray(payload.acks) && !Array.isArray(payload.rejected)) throw new Error(RED._('event-store.errors.event-acks'));
             const bad: string[] = [];
-            const each = (items: unknown[], apply: (p: Record<string, unknown>) => unknown): void => {
+            const each = (items: unknown[], apply: (p: unknown) => unknown): void => {
               for (const item of items) {
                 try {
-                  apply(item && typeof item === 'object' ? (item as Record<string, unknown>) : {});
+                  apply(item);
                 } catch (err) {
                   bad.push((err as Error).message);
                 }
@@ -149,7 +150,7 @@ export = function register(RED: NodeAPI): void {
             each(list('acks'), (a) => service!.ack(a));
             each(list('rejected'), (r) => {
               if (service!.reject(r) === 'unknown')
-                node.warn(RED._('event-store.errors.unknown-event', { topic: 'event_rejected', id: String(r.localEventId) }));
+                node.warn(RED._('event-store.errors.unknown-event', { topic: 'event_rejected', id: String(asRecord(r).localEventId) }));
             });
             if (bad.length) throw new Error(`event_acks: ${bad.length} item(s) refused: ${bad.slice(0, 3).join('; ')}`);
             break;

@@ -1,4 +1,5 @@
 import type { Node, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { asRecord } from '../../lib/protocol/flow-input';
 
 export type Send = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 
@@ -24,8 +25,7 @@ export function onInput<M extends NodeMessageInFlow>(node: Node, handler: (msg: 
   });
 }
 
-/** A payload as a plain object, or an empty one. */
+/** A message's payload as a plain object, or an empty one. */
 export function payloadObject(msg: { payload?: unknown }): Record<string, unknown> {
-  const p = msg.payload;
-  return p && typeof p === 'object' && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
+  return asRecord(msg.payload);
 }

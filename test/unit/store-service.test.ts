@@ -179,99 +179,88 @@ describe('StoreService acks: grouped, and never lost on close', () => {
   });
 
   describe('durability: a weighing is reported stored only once its commit is on disk', () => {
-    const options = {
-      siteId: 'SITE01',
-      batchSize: 100,
-      window: 1000,
-      ackTimeoutMs: 30_000,
-      retentionDays: 30,
-      minFreeDiskBytes: 0,
-      maxPendingAgeMs: 3_600_000,
-    };
-    /** An fsync the test answers by hand (a fault injected in place of the disk). */
-    const heldFsync = () => {
+    /** A store whose fsync the test answers by hand (a fault injected in place of the disk). */
+    const heldStore = (durability: 'full' | 'normal' = 'full') => {
       const calls: Array<(err: NodeJS.ErrnoException | null) => void> = [];
-      return { calls, fsync: (_fd: number, done: (err: NodeJS.ErrnoException | null) => void) => calls.push(done) };
+      const file = path.join(dirs.make(), 'held.db');
+      const db = openDatabase(file, durability);
+      const s = new StoreService(db, { ...opts, fsync: (_fd, done) => calls.push(done) });
+      return {
+        calls,
+        file,
+        s,
+        close: () => {
+          s.close();
+          db.close();
+        },
+      };
     };
 
     it('holds the answer until the fsync completes, and shares one fsync among the commits made meanwhile', async () => {
-      const held = heldFsync();
-      const file = path.join(dirs.make(), 'held.db');
-      const hdb = openDatabase(file);
-      const s = new StoreService(hdb, { ...options, fsync: held.fsync });
+      const { calls, file, s, close } = heldStore();
       try {
         let answered = 0;
-        const first = Array.from({ length: 10 }, () => s.submit(taggedEvent()).then(() => answered++));
+        const submit = (n: number) => Array.from({ length: n }, () => s.submit(taggedEvent()).then(() => answered++));
+        const first = submit(10);
         s.flush(); // the group timer's work, now
-        assert.equal(held.calls.length, 1, 'one fsync for the first group');
+        assert.equal(calls.length, 1, 'one fsync for the first group');
         assert.equal(answered, 0, 'not reported stored before the fsync');
         // Committed already: another connection reads the rows (in the WAL, not yet on disk).
         const reader = new Database(file, { readonly: true });
         assert.equal((reader.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n, 10);
         reader.close();
-        assert.equal(hdb.pragma('synchronous', { simple: true }), 2, 'the connection stays FULL for every other write');
         // Two more groups while the first fsync runs: they wait for one fsync together.
-        const more = Array.from({ length: 5 }, () => s.submit(taggedEvent()).then(() => answered++));
-        s.flush(); // the group timer's work, now
-        const last = Array.from({ length: 5 }, () => s.submit(taggedEvent()).then(() => answered++));
-        s.flush(); // the group timer's work, now
-        assert.equal(held.calls.length, 1);
-        held.calls[0](null);
+        const more = submit(5);
+        s.flush();
+        const last = submit(5);
+        s.flush();
+        assert.equal(calls.length, 1);
+        calls[0](null);
         await Promise.all(first);
         assert.equal(answered, 10, 'the first group only');
-        assert.equal(held.calls.length, 2, 'the second fsync covers both later groups');
-        held.calls[1](null);
+        assert.equal(calls.length, 2, 'the second fsync covers both later groups');
+        calls[1](null);
         await Promise.all([...more, ...last]);
         assert.equal(answered, 20);
         assert.equal(s.totals.stored, 20);
       } finally {
-        s.close();
-        hdb.close();
+        close();
       }
     });
 
     it('refuses the weighings of a failed fsync with the reason (the scale then keeps them and sends again)', async () => {
-      const held = heldFsync();
-      const fdb = openDatabase(path.join(dirs.make(), 'failed.db'));
-      const s = new StoreService(fdb, { ...options, fsync: held.fsync });
+      const { calls, s, close } = heldStore();
       try {
         const p = s.submit(taggedEvent());
-        s.flush(); // the group timer's work, now
-        held.calls[0](Object.assign(new Error('Input/output error'), { code: 'EIO' }));
+        s.flush();
+        calls[0](Object.assign(new Error('Input/output error'), { code: 'EIO' }));
         await assert.rejects(p, /not confirmed on disk: the write-ahead log could not be synced to disk \(EIO\)/);
         assert.match(s.figures().alarms.join(), /last write failed: the write-ahead log could not be synced/);
         assert.equal(s.totals.stored, 0);
       } finally {
-        s.close();
-        fdb.close();
+        close();
       }
     });
 
     it('syncs and answers on close what was still waiting for the disk', async () => {
-      const held = heldFsync();
-      const cdb = openDatabase(path.join(dirs.make(), 'close.db'));
-      const s = new StoreService(cdb, { ...options, fsync: held.fsync });
+      const { calls, s, close } = heldStore();
       const inFlight = s.submit(taggedEvent());
-      s.flush(); // the group timer's work, now
+      s.flush();
       const queued = s.submit(taggedEvent());
-      s.close(); // writes the queued one and fsyncs both itself, blocking
+      close(); // writes the queued one and fsyncs both itself, blocking
       assert.equal(await inFlight, true);
       assert.equal(await queued, true);
-      held.calls[0](null); // the pool's fsync comes back late: answered already, nothing twice
+      calls[0](null); // the pool's fsync comes back late: answered already, nothing twice
       assert.equal(s.totals.stored, 2);
-      cdb.close();
     });
 
     it('answers at commit when the database was opened without fsyncs (durability normal)', async () => {
-      const held = heldFsync();
-      const ndb = openDatabase(path.join(dirs.make(), 'normal.db'), 'normal');
-      const s = new StoreService(ndb, { ...options, fsync: held.fsync });
+      const { calls, s, close } = heldStore('normal');
       try {
         assert.equal(await s.submit(taggedEvent()), true);
-        assert.equal(held.calls.length, 0);
+        assert.equal(calls.length, 0);
       } finally {
-        s.close();
-        ndb.close();
+        close();
       }
     });
   });
