@@ -9,6 +9,9 @@ import type { SqliteDatabase } from './database';
  * what was committed. Dropping instead of updating keeps the cache right when the write's
  * transaction rolls back. The database stays the truth; the cache only saves the reads.
  */
+/** A site has at most 99 scales a gateway; far more keys means something else is sending. */
+const MAX_ROWS = 10_000;
+
 export class RowCache<V> {
   private readonly rows = new Map<string, V | null>();
 
@@ -17,7 +20,10 @@ export class RowCache<V> {
     if (hit !== undefined) return hit;
     const row = read();
     // A read inside a transaction may see rows that roll back: use it, do not keep it.
-    if (!this.db.inTransaction) this.rows.set(key, row);
+    if (this.db.inTransaction) return row;
+    // Bounded: a flow that sends events for ever new device ids must not grow it without end.
+    if (this.rows.size >= MAX_ROWS) this.rows.clear();
+    this.rows.set(key, row);
     return row;
   }
 
@@ -28,6 +34,10 @@ export class RowCache<V> {
 
   clear(): void {
     this.rows.clear();
+  }
+
+  get size(): number {
+    return this.rows.size;
   }
 
   constructor(private readonly db: SqliteDatabase) {}

@@ -2,6 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { SessionCache } from '../../lib/sessions/session-cache';
+import { rowCache } from '../../lib/db/row-cache';
 import { tempDirs } from '../helpers/temp';
 
 const HOUR = 3_600_000;
@@ -155,5 +156,13 @@ describe('SessionCache (tagging and offline batches) on a real SQLite file', () 
       })(),
     );
     assert.equal(cache.tag('SCALE-05', 4).tags.cloudSessionId, 's5');
+  });
+
+  it('keeps its memory bounded when events name ever new device ids', () => {
+    cache.setCloudReachable(true, 0);
+    for (let i = 0; i < 12_000; i++) cache.sessionFor(`DEV-${i}`, 1);
+    assert.ok(rowCache(db, 'sessions.device').size <= 10_000);
+    cache.apply('session_started', started('SCALE-06', 's6'), 2);
+    assert.equal(cache.tag('SCALE-06', 3).tags.cloudSessionId, 's6', 'still right after the cache was emptied');
   });
 });
