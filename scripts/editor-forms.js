@@ -60,6 +60,76 @@ function fieldSettings(form) {
   return out;
 }
 
+const DEFINE = /^([ \t]*)window\.CarniTrackEditor\.define\('([\w-]+)', /m;
+
+/**
+ * The node's RED.nodes.registerType call in place of `window.CarniTrackEditor.define(type,
+ * own)`: category, colour, icon, inputs, outputs and the defaults' names written out inline
+ * (where the Flow Library and node-red-dev read them), each field's default from the form file
+ * (CarniTrackEditor.field) unless `own.defaults` has it, `node.credentials` from the form file,
+ * and `own.label` over the shared label.
+ */
+function withDefinition(type, html, form) {
+  const m = DEFINE.exec(html);
+  if (!m) return html;
+  if (m[2] !== type) throw new Error(`${type}: the editor file defines ${m[2]}`);
+  const indent = m[1];
+  const start = m.index + m[0].length;
+  // `own` ends at "});" on its own line at the call's indent, or at once for "{});".
+  let end;
+  let after;
+  if (html.startsWith('{});', start)) {
+    end = start + 2;
+    after = start + 4;
+  } else {
+    const close = new RegExp(`^${indent}\\}\\);[ \\t]*$`, 'm');
+    const rest = close.exec(html.slice(start));
+    if (!rest) throw new Error(`${type}: window.CarniTrackEditor.define(...) is not closed by "});" at its indent`);
+    end = start + rest.index + indent.length + 1;
+    after = start + rest.index + rest[0].length;
+  }
+  const own = html.slice(start, end);
+  const node = form.node ?? {};
+  if (!Array.isArray(node.outputs)) throw new Error(`${type}: the form file has no "node": { "outputs": [...] }`);
+  const ownKeys = new Set([...own.matchAll(/^\s{12}(\w+): /gm)].map((x) => x[1]));
+  const settings = fieldSettings(form);
+  const credentials = Object.keys(node.credentials ?? {});
+  const defaults = [`${indent}        name: { value: '' }`];
+  for (const f of form.rows.flat()) {
+    if (f.field === 'name' || credentials.includes(f.field)) continue;
+    if (ownKeys.has(f.field)) defaults.push(`${indent}        ${f.field}: own.defaults.${f.field}`);
+    else if (settings[f.field]) defaults.push(`${indent}        ${f.field}: ct.field('${f.field}')`);
+    else throw new Error(`${type}: field ${f.field} has no default: give it "value" in the form file or a default in the editor file`);
+  }
+  const q = (v) => JSON.stringify(v).replace(/"/g, "'");
+  const lines = [
+    `${indent}const own = ${own};`,
+    `${indent}const ct = window.CarniTrackEditor.parts('${type}', ${q(node.paletteLabel)}, ${q(node.outputs)}${node.inputLabel ? `, ${q(node.inputLabel)}` : ''});`,
+    `${indent}RED.nodes.registerType('${type}', {`,
+    `${indent}    category: 'CarniTrack',`,
+    `${indent}    color: ${q(node.color)},`,
+    `${indent}    icon: '${type}.svg',`,
+    `${indent}    inputs: 1,`,
+    `${indent}    outputs: ${node.outputs.length},`,
+    `${indent}    paletteLabel: ${q(node.paletteLabel)},`,
+    `${indent}    defaults: {`,
+    defaults.join(',\n'),
+    `${indent}    },`,
+  ];
+  if (credentials.length) lines.push(`${indent}    credentials: ${JSON.stringify(node.credentials)},`);
+  lines.push(
+    `${indent}    label: own.label || ct.label,`,
+    `${indent}    labelStyle: ct.labelStyle,`,
+    `${indent}    inputLabels: ct.inputLabels,`,
+    `${indent}    outputLabels: ct.outputLabels,`,
+    `${indent}    oneditprepare: ct.oneditprepare`,
+    `${indent}});`,
+  );
+  // In a function of its own: the constants of one node's script must not meet another's.
+  const body = lines.map((l) => `    ${l}`).join('\n');
+  return `${html.slice(0, m.index)}${indent}(function () {\n${body}\n${indent}})();${html.slice(after)}`;
+}
+
 /**
  * The editor file with the edit dialog's template added: the form rows of `form` (the parsed
  * <type>.form.json) in Node-RED's `text/html` template, and the fields' settings in a script
@@ -69,7 +139,7 @@ function withForm(type, html, form) {
   const rows = formRows(type, form, '    ');
   const settings = `<script type="text/javascript">\n    window.CarniTrackEditor.forms[${JSON.stringify(type)}] = ${JSON.stringify(fieldSettings(form))};\n</script>\n\n`;
   const template = `\n<script type="text/html" data-template-name="${type}">\n${rows}\n</script>\n`;
-  return settings + html.trimEnd() + '\n' + template;
+  return settings + withDefinition(type, html, form).trimEnd() + '\n' + template;
 }
 
 module.exports = { withForm, formRows, fieldSettings };
