@@ -140,8 +140,11 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     this.batches = new OfflineBatches(db, o.siteId);
     this.outbox = new Outbox(this.store, o);
     // synchronous=FULL: the fsync of each group runs off the event loop (see WalSync).
+    // Only in WAL mode (a file system without it keeps the rollback journal: then every
+    // commit fsyncs itself, as before).
     const full = (db.pragma('synchronous', { simple: true }) as number) >= 2;
-    this.walSync = full && !db.memory ? new WalSync(`${db.name}-wal`, o.fsync) : null;
+    const wal = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
+    this.walSync = full && wal && !db.memory ? new WalSync(`${db.name}-wal`, o.fsync) : null;
     servicesOn.set(db, (servicesOn.get(db) ?? 0) + 1);
   }
 

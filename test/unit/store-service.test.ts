@@ -254,6 +254,22 @@ describe('StoreService acks: grouped, and never lost on close', () => {
       assert.equal(s.totals.stored, 2);
     });
 
+    it('commits with the fsync inside when the database is not in WAL mode (a file system without it)', async () => {
+      const file = path.join(dirs.make(), 'journal.db');
+      const jdb = openDatabase(file);
+      jdb.pragma('journal_mode = DELETE');
+      let fsyncs = 0;
+      const s = new StoreService(jdb, { ...opts, fsync: (_fd, done) => (fsyncs++, done(null)) });
+      try {
+        assert.equal(await s.submit(taggedEvent()), true);
+        assert.equal(fsyncs, 0, 'no write-ahead log to sync: the commit did it');
+        assert.equal(s.store.counts().pending, 1);
+      } finally {
+        s.close();
+        jdb.close();
+      }
+    });
+
     it('answers at commit when the database was opened without fsyncs (durability normal)', async () => {
       const { calls, s, close } = heldStore('normal');
       try {
