@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Compiles the TypeScript to CommonJS and lays out the tree Node-RED loads: each node's
-// .html (form rows filled in), icons/ and locales/<lang>/ next to its registered .js, and flows/
-// as examples/.
+// .html (its definition and edit dialog made from its .form.json), icons/ and locales/<lang>/
+// next to its registered .js, and flows/ as examples/.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
@@ -28,7 +28,7 @@ for (const [type, jsPath] of Object.entries(types)) {
   const srcDir = rel(path.dirname(jsPath).replace(/^dist\//, ''));
   const html = path.join(srcDir, `${base}.html`);
   if (!fs.existsSync(html)) throw new Error(`${type}: no editor file ${html}`);
-  // The edit dialog comes from <base>.form.json next to it (scripts/editor-forms.js).
+  // The definition and edit dialog come from <base>.form.json next to it (scripts/editor-forms.js).
   const formFile = path.join(srcDir, `${base}.form.json`);
   let editor = fs.readFileSync(html, 'utf8');
   if (fs.existsSync(formFile)) editor = withForm(type, editor, JSON.parse(fs.readFileSync(formFile, 'utf8')));

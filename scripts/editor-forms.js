@@ -91,7 +91,8 @@ function withDefinition(type, html, form) {
   const own = html.slice(start, end);
   const node = form.node ?? {};
   if (!Array.isArray(node.outputs)) throw new Error(`${type}: the form file has no "node": { "outputs": [...] }`);
-  const ownKeys = new Set([...own.matchAll(/^\s{12}(\w+): /gm)].map((x) => x[1]));
+  // The keys of own.defaults: the lines at the indent of its entries.
+  const ownKeys = new Set([...own.matchAll(new RegExp(`^${indent}        (\\w+): `, 'gm'))].map((x) => x[1]));
   const settings = fieldSettings(form);
   const credentials = Object.keys(node.credentials ?? {});
   const defaults = [`${indent}        name: { value: '' }`];
@@ -142,4 +143,4 @@ function withForm(type, html, form) {
   return settings + withDefinition(type, html, form).trimEnd() + '\n' + template;
 }
 
-module.exports = { withForm, formRows, fieldSettings };
+module.exports = { withForm };

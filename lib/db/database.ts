@@ -119,14 +119,38 @@ export function openDatabase(file: string, durability: Durability = 'full'): Sql
  * these durable too, and nothing committed FULL before is weakened.
  */
 export function withoutFsync<T>(db: SqliteDatabase, work: () => T): T {
-  const level = db.pragma('synchronous', { simple: true }) as number;
+  const sync = synchronousPragmas(db);
+  const level = sync.read.get() as number;
   if (level <= 1 || db.inTransaction) return work();
-  db.pragma('synchronous = NORMAL');
+  sync.set(1).run();
   try {
     return work();
   } finally {
-    db.pragma(`synchronous = ${level}`);
+    sync.set(level).run();
   }
+}
+
+/**
+ * The synchronous pragma as prepared statements, once per connection: withoutFsync runs on
+ * every group of weighings and acks, and db.pragma() prepares its statement anew each call.
+ */
+const synchronous = new WeakMap<SqliteDatabase, { read: Database.Statement; set(level: number): Database.Statement }>();
+
+function synchronousPragmas(db: SqliteDatabase): { read: Database.Statement; set(level: number): Database.Statement } {
+  let s = synchronous.get(db);
+  if (!s) {
+    const setters = new Map<number, Database.Statement>();
+    s = {
+      read: db.prepare('PRAGMA synchronous').pluck(),
+      set(level: number) {
+        let st = setters.get(level);
+        if (!st) setters.set(level, (st = db.prepare(`PRAGMA synchronous = ${Math.trunc(level)}`)));
+        return st;
+      },
+    };
+    synchronous.set(db, s);
+  }
+  return s;
 }
 
 /** Small persistent key/value settings (the Cloud-assigned edge id, for one). */

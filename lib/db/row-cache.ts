@@ -1,5 +1,8 @@
 import type { SqliteDatabase } from './database';
 
+/** A site has at most 99 scales a gateway; far more keys means something else is sending. */
+const MAX_ROWS = 10_000;
+
 /**
  * Rows read on every weighing (a device's session, its open offline batch), kept in memory
  * per database connection so that every user of that connection sees the same copy.
@@ -9,11 +12,10 @@ import type { SqliteDatabase } from './database';
  * what was committed. Dropping instead of updating keeps the cache right when the write's
  * transaction rolls back. The database stays the truth; the cache only saves the reads.
  */
-/** A site has at most 99 scales a gateway; far more keys means something else is sending. */
-const MAX_ROWS = 10_000;
-
 export class RowCache<V> {
   private readonly rows = new Map<string, V | null>();
+
+  constructor(private readonly db: SqliteDatabase) {}
 
   get(key: string, read: () => V | null): V | null {
     const hit = this.rows.get(key);
@@ -39,8 +41,6 @@ export class RowCache<V> {
   get size(): number {
     return this.rows.size;
   }
-
-  constructor(private readonly db: SqliteDatabase) {}
 }
 
 const caches = new WeakMap<SqliteDatabase, Map<string, RowCache<unknown>>>();

@@ -24,8 +24,6 @@ export class WalSync {
   /** The commits the running fsync covers; emptied when they are answered. */
   private inFlight: Waiter[] | null = null;
   private closing = false;
-  /** fsyncs started and commits that waited for them, since start (for the benchmark and tests). */
-  readonly counts = { fsyncs: 0, commits: 0 };
 
   constructor(
     readonly walFile: string,
@@ -42,7 +40,6 @@ export class WalSync {
       done(new Error('the store is closed'));
       return;
     }
-    this.counts.commits++;
     this.waiting.push(done);
     if (!this.inFlight) this.start();
   }
@@ -51,7 +48,6 @@ export class WalSync {
     const group = this.waiting;
     this.waiting = [];
     this.inFlight = group;
-    this.counts.fsyncs++;
     this.fsync(this.fd, (err) => {
       this.inFlight = null;
       // Answered already when close() synced them itself.

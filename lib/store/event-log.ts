@@ -131,13 +131,15 @@ export class EventLog {
   /**
    * Stores events in one transaction (group commit). The same localEventId twice is one
    * row: `inserted` is false for the repeat. Throws (storing nothing) when the write fails.
-   * `waitForDisk` false commits without the fsync: the caller makes it durable (WalSync).
    */
-  insertMany(events: StorableEvent[], now: number, waitForDisk = true): boolean[] {
-    return this.insertRows(events, now, waitForDisk).map((seq) => seq !== null);
+  insertMany(events: StorableEvent[], now: number): boolean[] {
+    return this.insertRows(events, now).map((seq) => seq !== null);
   }
 
-  /** insertMany, giving each new row's seq (null for a repeat). */
+  /**
+   * insertMany, giving each new row's seq (null for a repeat). `waitForDisk` false commits
+   * without the fsync: the caller makes it durable (WalSync).
+   */
   insertRows(events: StorableEvent[], now: number, waitForDisk = true): Array<number | null> {
     return waitForDisk ? this.insertGroup(events, now) : withoutFsync(this.db, () => this.insertGroup(events, now));
   }
