@@ -9,6 +9,9 @@ import type { EventPayload } from '../protocol/messages';
 
 export type SyncState = 'pending' | 'synced' | 'failed';
 
+/** Seqs one step of a search by scale or session reads: some milliseconds of the event loop. */
+export const SEARCH_STEP = 20_000;
+
 /**
  * What the store needs of an event: the protocol's event payload (the fields the Cloud
  * reads); everything else in it is kept too, in `payload`.
@@ -122,6 +125,7 @@ export class EventLog {
       countState: db.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = ?`),
       oldestPending: db.prepare(`SELECT stored_at AS t FROM events WHERE sync_state = 'pending' ORDER BY seq LIMIT 1`),
       batchTotals: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(weight_grams), 0) AS grams FROM events WHERE offline_batch_id = ?`),
+      seqRange: db.prepare('SELECT (SELECT MIN(seq) FROM events) AS lo, (SELECT MAX(seq) FROM events) AS hi'),
       deleteSynced: db.prepare(`
         DELETE FROM events WHERE seq IN (
           SELECT seq FROM events WHERE sync_state = 'synced' AND synced_at < ? LIMIT ?)`),
@@ -219,22 +223,50 @@ export class EventLog {
     return this.stmt.deleteSynced.run(cutoff, limit).changes;
   }
 
-  /** Recent events, newest first, for admin views. */
+  /** Recent events, newest first, for admin views (all at once: see search for large tables). */
   recent(filter: EventFilter = {}): StoredEventRow[] {
+    const steps = this.search(filter);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /**
+   * Recent events, newest first, a step at a time: the generator yields between steps so that
+   * an admin request on a long history never holds the event loop for long. Scale and session
+   * are not indexed (migration 3: each such index cost a page write per weighing), so a search
+   * by them walks back through the table SEARCH_STEP seqs per step; by batch or state it uses
+   * their indexes.
+   */
+  *search(filter: EventFilter = {}): Generator<void, StoredEventRow[]> {
     const where: string[] = [];
-    const args: Array<string | number> = [];
-    const add = (sql: string, v: string | undefined): void => {
-      if (v !== undefined) {
-        where.push(sql);
-        args.push(v);
-      }
+    const args: Record<string, string | number> = {};
+    const add = (column: string, name: string, v: string | undefined): void => {
+      if (v === undefined) return;
+      where.push(`${column} = @${name}`);
+      args[name] = v;
     };
-    add('device_id = ?', filter.deviceId);
-    add('cloud_session_id = ?', filter.cloudSessionId);
-    add('offline_batch_id = ?', filter.offlineBatchId);
-    add('sync_state = ?', filter.syncState);
+    add('device_id', 'deviceId', filter.deviceId);
+    add('cloud_session_id', 'cloudSessionId', filter.cloudSessionId);
+    add('offline_batch_id', 'offlineBatchId', filter.offlineBatchId);
+    add('sync_state', 'syncState', filter.syncState);
     const limit = Math.max(1, Math.min(1000, filter.limit ?? 100));
+    const walk = filter.offlineBatchId === undefined && (filter.deviceId !== undefined || filter.cloudSessionId !== undefined);
+    if (!walk) return this.query(where, args, limit);
+    const { lo, hi } = this.stmt.seqRange.get() as { lo: number | null; hi: number | null };
+    const rows: StoredEventRow[] = [];
+    if (lo === null || hi === null) return rows;
+    where.push('seq > @from', 'seq <= @to');
+    for (let to = hi; to >= lo && rows.length < limit; to -= SEARCH_STEP) {
+      if (to !== hi) yield;
+      rows.push(...this.query(where, { ...args, from: to - SEARCH_STEP, to }, limit - rows.length));
+    }
+    return rows;
+  }
+
+  private query(where: string[], args: Record<string, string | number>, limit: number): StoredEventRow[] {
     const sql = `SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(...args) as Row[]).map(toStored);
+    return (this.db.prepare(sql).all(args) as Row[]).map(toStored);
   }
 }

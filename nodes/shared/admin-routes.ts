@@ -4,6 +4,7 @@ import { live, findLive, livePart, broken, resolvedSettings, NODE_TYPE, type Kin
 import { currentProblems } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
 import type { SyncState } from '../../lib/store/event-log';
+import { runInSteps } from '../../lib/util/steps';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
 
 /**
@@ -46,11 +47,10 @@ export function registerAdminRoutes(RED: NodeAPI): void {
   const json =
     (handler: (req: Request) => unknown): RequestHandler =>
     (req, res: Response) => {
-      try {
-        res.json(handler(req));
-      } catch (err) {
-        res.status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : 500).json({ error: (err as Error).message });
-      }
+      new Promise((resolve) => resolve(handler(req))).then(
+        (body) => res.json(body),
+        (err: unknown) => res.status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : 500).json({ error: (err as Error).message }),
+      );
     };
 
   app.get('/carnitrack/health', (_req: Request, res: Response) => {
@@ -174,11 +174,13 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       const limit = q.limit === undefined ? 100 : Number(q.limit);
       if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
         throw new BadRequest(`limit must be a whole number from 1 to 10000, got "${String(q.limit)}"`);
-      return [...live.stores.values()].flatMap((s) =>
-        s.part.store
-          .recent({ deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit })
-          .map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
-      );
+      // A search by scale or session walks back through the table: a step per event-loop turn.
+      const filter = { deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit };
+      return Promise.all(
+        [...live.stores.values()].map(async (s) =>
+          (await runInSteps(s.part.store.search(filter))).map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
+        ),
+      ).then((perStore) => perStore.flat());
     }),
   );
 

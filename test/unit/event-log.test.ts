@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../lib/db/database';
 import { acquireDatabase, openDatabases } from '../../lib/db/database-pool';
-import { EventLog } from '../../lib/store/event-log';
+import { EventLog, SEARCH_STEP } from '../../lib/store/event-log';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 
 describe('EventLog (the events table) on a real SQLite file', () => {
@@ -126,6 +126,66 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     );
     assert.deepEqual(store.batchTotals('b1'), { eventCount: 2, totalWeightGrams: 4000 });
     assert.deepEqual(store.batchTotals('none'), { eventCount: 0, totalWeightGrams: 0 });
+  });
+
+  it('writes a weighing to no index keyed by scale or session, and totals a batch from its own index', () => {
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name").pluck().all() as string[]).sort();
+    assert.deepEqual(indexes, ['events_batch', 'events_state_seq', 'events_synced_at']);
+    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(weight_grams) FROM events WHERE offline_batch_id = ?').all('b1') as Array<{ detail: string }>;
+    assert.match(plan.map((p) => p.detail).join('; '), /USING INDEX events_batch/);
+  });
+
+  it('upgrades a database of the previous schema in place, keeping its events', () => {
+    const e = taggedEvent({ offlineBatchId: 'b1' });
+    store.insertMany([e], 0);
+    // Schema 2 as the previous release left it: the three indexes migration 3 replaces.
+    db.exec(`DROP INDEX events_batch;
+      CREATE INDEX events_device_seq ON events (device_id, seq);
+      CREATE INDEX events_session ON events (cloud_session_id);
+      CREATE INDEX events_batch ON events (offline_batch_id);
+      PRAGMA user_version = 2;`);
+    const file = db.name;
+    db.close();
+    db = openDatabase(file);
+    store = new EventLog(db);
+    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
+    assert.equal(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('events_device_seq', 'events_session')").pluck().get(), 0);
+    assert.deepEqual(store.batchTotals('b1'), { eventCount: 1, totalWeightGrams: e.weightGrams });
+    assert.deepEqual(
+      store.recent({ deviceId: e.deviceId }).map((r) => r.localEventId),
+      [e.localEventId],
+    );
+  });
+
+  it('finds recent events by scale and session across a long history, a step at a time, newest first', () => {
+    const old = taggedEvent({ deviceId: 'SCALE-07', cloudSessionId: 's-old' });
+    store.insertMany([old], 0);
+    // Three search steps of other scales' history after it, without writing 60,000 rows: the
+    // seq counter jumps ahead (AUTOINCREMENT goes on from sqlite_sequence).
+    db.prepare("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'events'").run(3 * SEARCH_STEP);
+    const recentOnes = Array.from({ length: 4 }, (_, i) => taggedEvent({ deviceId: i % 2 ? 'SCALE-07' : 'SCALE-02', cloudSessionId: `s-${i}` }));
+    store.insertMany(recentOnes, 0);
+
+    const steps = store.search({ deviceId: 'SCALE-07' });
+    let yields = 0;
+    let step = steps.next();
+    for (; !step.done && yields < 100; step = steps.next()) yields++;
+    assert.ok(step.done);
+    assert.deepEqual(
+      step.value.map((r) => r.localEventId),
+      [recentOnes[3], recentOnes[1], old].map((e) => e.localEventId),
+    );
+    assert.ok(yields >= 3, `yielded ${yields} times between steps`);
+    assert.deepEqual(
+      store.recent({ cloudSessionId: 's-old' }).map((r) => r.localEventId),
+      [old.localEventId],
+    );
+    assert.deepEqual(
+      store.recent({ deviceId: 'SCALE-07', limit: 1 }).map((r) => r.localEventId),
+      [recentOnes[3].localEventId],
+      'the newest first, and the walk stops at the limit',
+    );
+    assert.deepEqual(store.recent({ deviceId: 'SCALE-99' }), []);
   });
 
   it('refuses a whole group cleanly when the database is full, and takes writes again when space returns', () => {
