@@ -129,9 +129,13 @@ describe('EventLog (the events table) on a real SQLite file', () => {
   });
 
   it('writes a weighing to no index keyed by scale or session, and totals a batch from its own index', () => {
-    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name").pluck().all() as string[]).sort();
+    const indexes = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name").pluck().all() as string[]
+    ).sort();
     assert.deepEqual(indexes, ['events_batch', 'events_state_seq', 'events_synced_at']);
-    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(weight_grams) FROM events WHERE offline_batch_id = ?').all('b1') as Array<{ detail: string }>;
+    const plan = db.prepare('EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(weight_grams) FROM events WHERE offline_batch_id = ?').all('b1') as Array<{
+      detail: string;
+    }>;
     assert.match(plan.map((p) => p.detail).join('; '), /USING INDEX events_batch/);
   });
 
