@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { SqliteDatabase } from '../db/database';
 import { WalSync, type Fsync } from '../db/wal-sync';
-import { EventLog, validateStorableEvent, type PendingRow, type StorableEvent } from './event-log';
+import { EventLog, validateStorableEvent, type AckResult, type AckWrite, type PendingRow, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
 import { OfflineBatches, type OfflineBatch } from '../batches/offline-batches';
 import { batchAnnouncementFrom, eventAckFrom, eventRejectedFrom } from '../protocol/flow-input';
@@ -84,11 +84,6 @@ export interface ServiceEvents {
   warning: [message: string];
 }
 
-interface AckIn {
-  localEventId: string;
-  cloudEventId: string | null;
-}
-
 interface Waiting {
   event: StorableEvent;
   resolve: (inserted: boolean) => void;
@@ -120,7 +115,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   private queue: Waiting[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
   /** Acks received and not yet written: applied together, one transaction per tick. */
-  private acks: AckIn[] = [];
+  private acks: AckWrite[] = [];
   private acksScheduled = false;
   private closed = false;
   lastWriteError: string | null = null;
@@ -168,18 +163,24 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     });
   }
 
-  /** Writes whatever is queued now (also called on close, so nothing accepted is left behind). */
+  /**
+   * Writes whatever is queued now (also called on close, so nothing accepted is left behind).
+   * The acks received meanwhile go into the first group's transaction (see EventLog.writeGroup).
+   */
   flush(): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
     const max = this.o.maxGroup ?? 500;
     const stored: PendingRow[] = [];
+    let acks = this.takeAcks();
+    const alone: AckWrite[] = [];
     while (this.queue.length) {
       const group = this.queue.splice(0, max);
-      let seqs: Array<number | null>;
+      let written: { seqs: Array<number | null>; acked: AckResult[] };
       try {
-        seqs = this.store.insertRows(
+        written = this.store.writeGroup(
           group.map((w) => w.event),
+          acks,
           this.now(),
           this.walSync === null,
         );
@@ -188,8 +189,14 @@ export class StoreService extends EventEmitter<ServiceEvents> {
         const err = e as Error & { code?: string };
         this.lastWriteError = err.code === 'SQLITE_FULL' ? `disk or database full (${err.message})` : err.message;
         for (const w of group) w.reject(new Error(`event ${w.event.localEventId} not stored: ${this.lastWriteError}`));
+        // The acks are not what failed, most likely: they get a transaction of their own below.
+        alone.push(...acks);
+        acks = [];
         continue;
       }
+      const seqs = written.seqs;
+      this.settleAcks(acks, written.acked);
+      acks = [];
       const settle = (err: Error | null): void => {
         if (err) {
           this.lastWriteError = err.message;
@@ -209,6 +216,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
         if (seq !== null) stored.push({ seq, localEventId: w.event.localEventId, deviceId: w.event.deviceId, event: w.event });
       });
     }
+    alone.push(...acks);
+    if (alone.length) this.writeAcks(alone);
     this.pump(this.soleWriter() ? stored : []);
   }
 
@@ -290,23 +299,38 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     }
   }
 
-  /** Writes the acks received so far in one transaction, then refills the window once. */
+  /**
+   * Writes the acks received so far in one transaction, then refills the window once. While
+   * weighings wait for their group commit, the acks wait for it too and go into its transaction.
+   */
   flushAcks(): void {
     this.acksScheduled = false;
-    if (!this.acks.length) return;
+    if (this.flushTimer || !this.acks.length) return;
+    this.writeAcks(this.takeAcks());
+    this.pump();
+  }
+
+  private takeAcks(): AckWrite[] {
     const acks = this.acks;
     this.acks = [];
-    const now = this.now();
-    const mono = this.clock.mono();
-    let results: Array<'synced' | 'already' | 'unknown'>;
+    return acks;
+  }
+
+  private writeAcks(acks: AckWrite[]): void {
     try {
-      results = this.store.markSyncedMany(acks, now);
+      this.settleAcks(acks, this.store.writeGroup([], acks, this.now(), false).acked);
     } catch (err) {
-      // Not written: the events stay pending and are sent again, which the Cloud answers
-      // as duplicates. Nothing is lost.
-      this.emit('warning', `${acks.length} event_ack(s) not written: ${(err as Error).message}; the events will be sent again`);
-      results = [];
+      this.settleAcks(acks, null, err as Error);
     }
+  }
+
+  /** After the acks' transaction: the window, the figures, and warnings for what was not written. */
+  private settleAcks(acks: AckWrite[], results: AckResult[] | null, err?: Error): void {
+    if (!acks.length) return;
+    // Not written: the events stay pending and are sent again, which the Cloud answers
+    // as duplicates. Nothing is lost.
+    if (!results) this.emit('warning', `${acks.length} event_ack(s) not written: ${err?.message}; the events will be sent again`);
+    const mono = this.clock.mono();
     const unknown: string[] = [];
     acks.forEach((a, i) => {
       const ms = this.outbox.settled(a.localEventId, mono);
@@ -314,15 +338,14 @@ export class StoreService extends EventEmitter<ServiceEvents> {
         this.ackLatency.count++;
         this.ackLatency.sumMs += ms;
       }
-      if (results[i] === 'synced') this.totals.delivered++;
-      if (results[i] === 'unknown') unknown.push(a.localEventId);
+      if (results?.[i] === 'synced') this.totals.delivered++;
+      if (results?.[i] === 'unknown') unknown.push(a.localEventId);
     });
     if (unknown.length)
       this.emit(
         'warning',
         `event_ack for ${unknown.length} event(s) this store does not hold: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}`,
       );
-    this.pump();
   }
 
   /** `event_rejected`: the Cloud will never take it. Kept, marked failed, surfaced. */
@@ -407,9 +430,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
 
   /** Writes what is queued and refuses what comes after. */
   close(): void {
-    this.flush();
+    this.flush(); // the acks too
     this.walSync?.close();
-    this.flushAcks();
     if (!this.closed) servicesOn.set(this.db, (servicesOn.get(this.db) ?? 1) - 1);
     this.closed = true;
     this.removeAllListeners();

@@ -36,6 +36,32 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.equal(rows[0].syncState, 'pending');
   });
 
+  it('keeps each field once: the columns hold theirs, payload the rest, and an event reads back exactly as given', () => {
+    const e = taggedEvent({ cloudSessionId: 'sess-1', globalDeviceId: 'SITE-SCALE-01', scaleTimestamp: '2026-12-03T10:00:00+03:00', flags: ['0', 'N'] });
+    const odd = taggedEvent({ pluCode: 17, cloudSessionId: null, weightGrams: 2 ** 60 }); // not what the columns hold exactly
+    store.insertMany([e, odd], 0);
+    const payloads = db.prepare('SELECT payload FROM events ORDER BY seq').pluck().all() as string[];
+    const first = JSON.parse(payloads[0]) as Record<string, unknown>;
+    for (const field of ['localEventId', 'deviceId', 'globalDeviceId', 'cloudSessionId', 'pluCode', 'weightGrams', 'scaleTimestamp', 'receivedAt', 'raw'])
+      assert.equal(field in first, false, `${field} is in its column only`);
+    assert.deepEqual(first.flags, ['0', 'N']);
+    const second = JSON.parse(payloads[1]) as Record<string, unknown>;
+    assert.deepEqual([second.pluCode, second.cloudSessionId, second.weightGrams], [17, null, 2 ** 60]);
+    assert.deepEqual(
+      store.pendingPage(0, 10).map((r) => r.event),
+      [e, odd],
+    );
+    assert.deepEqual(
+      store.recent().map((r) => r.event),
+      [odd, e],
+    );
+    // A row of an earlier release, with every field in payload, reads the same.
+    const old = taggedEvent({ cloudSessionId: 'sess-2' });
+    store.insertMany([old], 0);
+    db.prepare('UPDATE events SET payload = ? WHERE local_event_id = ?').run(JSON.stringify(old), old.localEventId);
+    assert.deepEqual(store.recent({ limit: 1 })[0].event, old);
+  });
+
   it('pages the backlog oldest first and never deletes what is unsynced', () => {
     const events = Array.from({ length: 25 }, (_, i) => taggedEvent({ deviceId: i % 2 ? 'SCALE-01' : 'SCALE-02' }));
     store.insertMany(events, 0);

@@ -32,10 +32,10 @@ describe('StoreService', () => {
 
   it('commits events that arrive together in one transaction (group commit)', async () => {
     let transactions = 0;
-    const insertRows = svc.store.insertRows.bind(svc.store);
-    svc.store.insertRows = (events, now, waitForDisk) => {
+    const writeGroup = svc.store.writeGroup.bind(svc.store);
+    svc.store.writeGroup = (...args) => {
       transactions++;
-      return insertRows(events, now, waitForDisk);
+      return writeGroup(...args);
     };
     const results = await Promise.all(Array.from({ length: 50 }, () => svc.submit(taggedEvent())));
     assert.equal(results.filter(Boolean).length, 50);
@@ -124,10 +124,10 @@ describe('StoreService acks: grouped, and never lost on close', () => {
       'the first 1,000 in pages of 100',
     );
     let transactions = 0;
-    const many = svc.store.markSyncedMany.bind(svc.store);
-    svc.store.markSyncedMany = (acks, now) => {
+    const writeGroup = svc.store.writeGroup.bind(svc.store);
+    svc.store.writeGroup = (...args) => {
       transactions++;
-      return many(acks, now);
+      return writeGroup(...args);
     };
     sent.length = 0;
     // A trickle of acks: no single-event frames go out while less than a page has room.
@@ -147,6 +147,44 @@ describe('StoreService acks: grouped, and never lost on close', () => {
       ],
     );
     assert.equal(svc.store.counts().synced, 250);
+    svc.close();
+    db.close();
+  });
+
+  it('writes the acks that arrive while weighings wait for their group in that group\'s one transaction', async () => {
+    const file = path.join(dir, 'site.db');
+    const db = openDatabase(file);
+    const { svc, ids } = await connectedWith(db, 30);
+    const transactions: Array<[events: number, acks: number]> = [];
+    const writeGroup = svc.store.writeGroup.bind(svc.store);
+    svc.store.writeGroup = (events, acks, now, waitForDisk) => {
+      transactions.push([events.length, acks.length]);
+      return writeGroup(events, acks, now, waitForDisk);
+    };
+    const fresh = Array.from({ length: 5 }, () => taggedEvent());
+    const storing = Promise.all(fresh.map((e) => svc.submit(e)));
+    for (const id of ids) svc.ack({ localEventId: id, cloudEventId: `c-${id}`, status: 'accepted' });
+    svc.ack({ localEventId: 'not-here' });
+    assert.deepEqual(await storing, [true, true, true, true, true]);
+    assert.deepEqual(transactions, [[5, 31]]);
+    assert.equal(svc.totals.delivered, 30);
+    assert.deepEqual({ ...svc.store.counts(), oldestPendingStoredAt: null }, { pending: 5, failed: 0, synced: 30, oldestPendingStoredAt: null });
+    svc.close();
+    db.close();
+  });
+
+  it('still writes the acks when the weighings of their group cannot be stored', async () => {
+    const db = openDatabase(path.join(dir, 'site.db'));
+    const { svc, ids } = await connectedWith(db, 3);
+    const writeGroup = svc.store.writeGroup.bind(svc.store);
+    svc.store.writeGroup = (events, acks, now, waitForDisk) => {
+      if (events.length) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return writeGroup(events, acks, now, waitForDisk);
+    };
+    const storing = svc.submit(taggedEvent());
+    for (const id of ids) svc.ack({ localEventId: id, status: 'accepted' });
+    await assert.rejects(storing, /not stored: disk or database full/);
+    assert.equal(svc.store.counts().synced, 3);
     svc.close();
     db.close();
   });
