@@ -151,7 +151,7 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     db.close();
   });
 
-  it('writes the acks that arrive while weighings wait for their group in that group\'s one transaction', async () => {
+  it("writes the acks that arrive while weighings wait for their group in that group's one transaction", async () => {
     const file = path.join(dir, 'site.db');
     const db = openDatabase(file);
     const { svc, ids } = await connectedWith(db, 30);
