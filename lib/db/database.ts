@@ -4,6 +4,9 @@ import * as path from 'node:path';
 
 export type SqliteDatabase = Database.Database;
 
+/** WAL pages between automatic checkpoints (see openDatabase). */
+export const WAL_CHECKPOINT_PAGES = 4000;
+
 /** `full`: every commit survives a power cut (the default: power cuts are normal in plants). */
 export type Durability = 'full' | 'normal';
 
@@ -114,6 +117,10 @@ export function openDatabase(file: string, durability: Durability = 'full'): Sql
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = OFF');
+    // A checkpoint (WAL pages copied into the database file) runs inside a commit, on the
+    // event loop, with two fsyncs of its own. Every 4,000 pages instead of SQLite's 1,000:
+    // a quarter of the fsyncs, pages written many times copied once, for a WAL of up to 16 MiB.
+    db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
     migrate(db);
   } catch (err) {
     db.close();

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { openDatabase, SCHEMA_VERSION, type SqliteDatabase } from '../../lib/db/database';
+import { openDatabase, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES, type SqliteDatabase } from '../../lib/db/database';
 import { acquireDatabase, openDatabases } from '../../lib/db/database-pool';
 import { EventLog, SEARCH_STEP } from '../../lib/store/event-log';
 import { tempDirs, taggedEvent } from '../helpers/temp';
@@ -20,10 +20,11 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     dirs.cleanup();
   });
 
-  it('creates the schema by migration, in WAL mode with synchronous=FULL', () => {
+  it('creates the schema by migration, in WAL mode with synchronous=FULL and checkpoints every 4,000 pages', () => {
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('synchronous', { simple: true }), 2);
+    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), WAL_CHECKPOINT_PAGES);
   });
 
   it('stores every field, raw line included, and the same id twice is one row', () => {
