@@ -7,6 +7,7 @@ import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
+import { merged } from '../../lib/util/merged';
 
 type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number };
 
@@ -61,7 +62,7 @@ export = function register(RED: NodeAPI): void {
             node.warn(RED._('session-cache.errors.expired', { session: expired.cloudSessionId, device: expired.deviceId, hours: expiryHours }));
           }
           sendBatches(send, messages);
-          msg.payload = { ...event, ...tags };
+          msg.payload = merged(event, tags);
           send(msg);
         } else {
           throw new Error(RED._('session-cache.errors.unknown-topic', { topic }));
