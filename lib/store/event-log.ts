@@ -9,6 +9,9 @@ import type { EventPayload } from '../protocol/messages';
 
 export type SyncState = 'pending' | 'synced' | 'failed';
 
+/** The most events one search answers (GET /carnitrack/events `limit`). */
+export const MAX_RECENT = 10_000;
+
 /** Seqs one step of a search by scale or session reads: some milliseconds of the event loop. */
 export const SEARCH_STEP = 20_000;
 
@@ -329,7 +332,7 @@ export class EventLog {
     add('cloud_session_id', 'cloudSessionId', filter.cloudSessionId);
     add('offline_batch_id', 'offlineBatchId', filter.offlineBatchId);
     add('sync_state', 'syncState', filter.syncState);
-    const limit = Math.max(1, Math.min(1000, filter.limit ?? 100));
+    const limit = Math.max(1, Math.min(MAX_RECENT, filter.limit ?? 100));
     const walk = filter.offlineBatchId === undefined && (filter.deviceId !== undefined || filter.cloudSessionId !== undefined);
     if (!walk) return this.query(where, args, limit);
     const { lo, hi } = this.stmt.seqRange.get() as { lo: number | null; hi: number | null };

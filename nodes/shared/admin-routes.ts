@@ -3,7 +3,7 @@ import type { Request, Response, RequestHandler } from 'express';
 import { live, findLive, livePart, broken, resolvedSettings, NODE_TYPE, type Kind, type PartOf } from './live-registry';
 import { currentProblems } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
-import type { SyncState } from '../../lib/store/event-log';
+import { MAX_RECENT, type SyncState } from '../../lib/store/event-log';
 import { runInSteps } from '../../lib/util/steps';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
 
@@ -172,8 +172,8 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       const state = q.state as SyncState | undefined;
       if (state !== undefined && !STATES.includes(state)) throw new BadRequest(`state must be one of ${STATES.join(', ')}`);
       const limit = q.limit === undefined ? 100 : Number(q.limit);
-      if (!Number.isInteger(limit) || limit < 1 || limit > 10_000)
-        throw new BadRequest(`limit must be a whole number from 1 to 10000, got "${String(q.limit)}"`);
+      if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RECENT)
+        throw new BadRequest(`limit must be a whole number from 1 to ${MAX_RECENT}, got "${String(q.limit)}"`);
       // A search by scale or session walks back through the table: a step per event-loop turn.
       const filter = { deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit };
       return Promise.all(

@@ -219,6 +219,16 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.deepEqual(store.recent({ deviceId: 'SCALE-99' }), []);
   });
 
+  it('answers up to the limit the admin route allows, 10,000', () => {
+    store.insertMany(
+      Array.from({ length: 1500 }, () => taggedEvent()),
+      0,
+    );
+    assert.equal(store.recent({ limit: 1200 }).length, 1200);
+    assert.equal(store.recent({ deviceId: 'SCALE-01', limit: 1200 }).length, 1200);
+    assert.equal(store.recent({ limit: 50_000 }).length, 1500);
+  });
+
   it('refuses a whole group cleanly when the database is full, and takes writes again when space returns', () => {
     // A small filesystem cannot be mounted here without privileges, so SQLite's own
     // max_page_count caps the database size instead.
