@@ -28,7 +28,7 @@ n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",p
 n('devsw','switch',200,200,[['link']],name="device messages",property="topic",propertyType="msg",rules=[{"t":"regex","v":"^(device_connected|device_disconnected|device_heartbeat)$","vt":"str","case":False}],checkall="true",repair=False,outputs=1)
 # 2 tagging & storage
 n('c_store','comment',600,80,[],name="2 · Tag with the session, store durably",info="session-cache tags each weighing with the scale's session (or an offline batch); event-store commits it to SQLite (synchronous=FULL) and is the only queue to the Cloud.")
-n('cache','session-cache',510,140,[['store']],name="sessions & batches",site=site,expiryHours=12)
+n('cache','session-cache',510,140,[['store']],name="sessions & batches",site=site,expiryHours=12,liveRate=20)
 n('store','event-store',710,140,[['link'],['scales'],['storestatus']],name="event store (SQLite)",site=site,batchSize=100,window=1000,ackTimeoutS=30,retentionDays=30,minFreeDiskMB=500,maxPendingAgeMin=60,statusIntervalS=10)
 n('storestatus','debug',710,200,[],name="store figures",active=False,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")
 # 3 cloud
@@ -43,21 +43,21 @@ n('c_plu','comment',1070,290,[],name="4 · PLU file for the scales",info="plu-ou
 n('plu','plu-out',990,350,[['pluinfo']],name="PLU file",site=site,outputDir="${PLU_OUTPUT_DIR}",filename="plu.txt",encoding="windows-1254",truncateNames=False,template="",debounceS=2)
 n('pluinfo','debug',1180,350,[],name="PLU file written",active=True,tosidebar=True,console=False,tostatus=True,complete="filename",targetType="msg",statusVal="count",statusType="msg")
 # watch
-n('c_watch','comment',300,290,[],name="Watch: live weights, errors, status",info="'live weights' shows tagged weighings (at most 20 a second, the rest dropped) as: scale · product · kg · animal tag. Errors of every node arrive at the Catch node; status changes at the Status node.")
-n('fmt','change',380,410,[['weights']],name="readable weight",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.deviceId & \" · \" & payload.productName & \" · \" & $formatNumber(payload.weightGrams / 1000, \"0.000\") & \" kg\" & (payload.animalTag ? \" · \" & payload.animalTag : \"\") & (payload.offlineBatchId ? \" · offline batch\" : \"\")","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
-n('weights','debug',580,410,[],name="live weights",active=True,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")
-n('catch','catch',180,470,[['errors']],name="all errors",scope=None,uncaught=False)
-n('errors','debug',380,470,[],name="errors",active=True,tosidebar=True,console=True,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")
-n('status','status',180,530,[['statusdbg']],name="node status",scope=None)
-n('statusdbg','debug',380,530,[],name="status changes",active=False,tosidebar=True,console=False,tostatus=False,complete="status",targetType="msg",statusVal="",statusType="auto")
-# fix: cache output goes to store only; the readable weight taps session-cache's tagged events
+n('c_watch','comment',300,290,[],name="Watch: live weights, errors, status",info="'live weights' shows tagged weighings from session-cache's live output (at most 20 a second, its Live view setting; the others are not sent there) as: scale · product · kg · animal tag. Errors of every node arrive at the Catch node; status changes at the Status node.")
+n('fmt','change',180,350,[['weights']],name="readable weight",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.deviceId & \" · \" & payload.productName & \" · \" & $formatNumber(payload.weightGrams / 1000, \"0.000\") & \" kg\" & (payload.animalTag ? \" · \" & payload.animalTag : \"\") & (payload.offlineBatchId ? \" · offline batch\" : \"\")","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
+n('weights','debug',380,350,[],name="live weights",active=True,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")
+n('catch','catch',180,410,[['errors']],name="all errors",scope=None,uncaught=False)
+n('errors','debug',380,410,[],name="errors",active=True,tosidebar=True,console=True,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")
+n('status','status',180,470,[['statusdbg']],name="node status",scope=None)
+n('statusdbg','debug',380,470,[],name="status changes",active=False,tosidebar=True,console=False,tostatus=False,complete="status",targetType="msg",statusVal="",statusType="auto")
+# fix: cache output 1 goes to the store; its live output (a sample, at most 20 a second, never
+# a queue: nothing on the weighing path is cloned or delayed for it) to the readable weight
 for d in nodes:
     if d['id']==i('scales'): d['wires']=[[i('cache')],[i('devsw')]]
-    if d['id']==i('cache'): d['wires']=[[i('store'),i('livelimit')]]
-# Live weights are a bounded view: at most 20 a second reach the formatting and the sidebar, the
-# rest are dropped here (never queued), so a busy plant cannot fill memory through the debug tab.
-n('livelimit','delay',180,350,[['fmtsw']],name="at most 20/s",pauseType="rate",timeout="5",timeoutUnits="seconds",rate="20",nbRateUnits="1",rateUnits="second",randomFirst="1",randomLast="5",randomUnits="seconds",drop=True,allowrate=False,outputs=1)
-n('fmtsw','switch',180,410,[['fmt']],name="weighings",property="topic",propertyType="msg",rules=[{"t":"eq","v":"event","vt":"str"}],checkall="true",repair=False,outputs=1)
+    if d['id']==i('cache'): d['wires']=[[i('store')],[i('fmt')]]
+# Ids of nodes an earlier default flow had (a delay and a switch on the live branch): kept
+# reserved so that the ids after them, which the small examples link to, stay the same.
+i('livelimit'); i('fmtsw')
 # Entry points for the small examples (backup, retry-failed, plu-update): their link out
 # nodes point at these ids, so they work once imported next to this flow.
 n('to_store','link in',510,200,[['store']],name="to event store",links=[])
@@ -66,7 +66,7 @@ g('g1','Scales',['c_scales','scales','devsw'],34,39,492,194,"#f5e0d8")
 g('g2','Tagging & storage',['c_store','cache','store','storestatus','to_store'],324,39,0,0,"#fbeee6")
 g('g3','Cloud',['c_cloud','link','cloudsw','other'],784,39,0,0,"#e8eef8")
 g('g4','PLU',['c_plu','to_plu','plu','pluinfo'],1214,219,0,0,"#eef5e6")
-g('g5','Watch',['c_watch','livelimit','fmtsw','fmt','weights','catch','errors','status','statusdbg'],34,259,0,0,"#f0f0f0")
+g('g5','Watch',['c_watch','fmt','weights','catch','errors','status','statusdbg'],34,259,0,0,"#f0f0f0")
 # groups: nodes must carry g; recompute boxes roughly from member positions
 byid={d['id']:d for d in nodes}
 for grp in [d for d in nodes if d['type']=='group']:
@@ -137,7 +137,7 @@ dn('ui_theme','ui-theme',0,0,name="CarniTrack",colors={"surface":"#7a3b2e","prim
 dn('ui_page','ui-page',0,0,name="Plant floor",ui=di('ui_base'),path="/",icon="scale-balance",layout="grid",theme=di('ui_theme'),breakpoints=[{"name":"Default","px":0,"cols":3},{"name":"Tablet","px":576,"cols":6},{"name":"Small Desktop","px":768,"cols":9},{"name":"Desktop","px":1024,"cols":12}],order=1,className="",visible="true",disabled="false")
 dn('grp_scales','ui-group',0,0,name="Live weights",page=di('ui_page'),width=6,height=1,order=1,showTitle=True,className="",visible="true",disabled="false",groupType="default")
 dn('grp_cloud','ui-group',0,0,name="Cloud backlog",page=di('ui_page'),width=6,height=1,order=2,showTitle=True,className="",visible="true",disabled="false",groupType="default")
-dn('c_dash','comment',250,660,[],name="Dashboard: /dashboard (needs @flowfuse/node-red-dashboard)",info="Weighings come from the bounded live branch (at most 20 a second), store figures from event-store's third output every 10 s. Nothing here grows with load: the table keeps one row per scale (at most 100), the chart drops points older than 10 minutes and keeps at most 500.")
+dn('c_dash','comment',250,660,[],name="Dashboard: /dashboard (needs @flowfuse/node-red-dashboard)",info="Weighings come from session-cache's live output (at most 20 a second), store figures from event-store's third output every 10 s. Nothing here grows with load: the table keeps one row per scale (at most 100), the chart drops points older than 10 minutes and keeps at most 500.")
 dn('latest','function',220,720,[['table']],name="latest per scale",func=LATEST,outputs=1,timeout=0,noerr=0,initialize="",finalize="",libs=[])
 dn('table','ui-table',440,720,None,group=di('grp_scales'),name="scales",label="Scales",order=1,width=6,height=0,maxrows=0,passthru=False,autocols=True,showSearch=False,deselect=True,selectionType="none",columns=[],mobileBreakpoint="sm",mobileBreakpointType="defaults",action="replace",className="")
 dn('point','change',220,780,[['chart']],name="kg per scale",rules=[{"t":"set","p":"topic","pt":"msg","to":"payload.deviceId","tot":"msg"},{"t":"set","p":"payload","pt":"msg","to":"payload.weightGrams / 1000","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
@@ -146,8 +146,8 @@ dn('figsw','switch',220,840,[['backlog','oldestage']],name="store figures",prope
 dn('backlog','ui-text',440,840,None,group=di('grp_cloud'),order=1,width=6,height=1,name="backlog",label="Events waiting for the Cloud",format="",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload.pending",valueType="msg")
 dn('oldestage','change',300,900,[['oldest']],name="oldest age (0 when none)",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.oldestPendingAgeS ? payload.oldestPendingAgeS : 0","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
 dn('oldest','ui-text',500,900,None,group=di('grp_cloud'),order=2,width=6,height=1,name="oldest",label="Oldest unsent (s)",format="",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload",valueType="msg")
-# Wire the dashboard in: the bounded weighings branch and event-store's status output.
-byd[remap[i('fmtsw')]]['wires'][0] += [di('latest'), di('point')]
+# Wire the dashboard in: session-cache's live output and event-store's status output.
+byd[remap[i('cache')]]['wires'][1] += [di('latest'), di('point')]
 byd[remap[i('store')]]['wires'][2].append(di('figsw'))
 members=('c_dash','latest','table','point','chart','figsw','backlog','oldestage','oldest')
 for k in members:

@@ -8,8 +8,9 @@ import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { merged } from '../../lib/util/merged';
+import { RateGate } from '../../lib/util/rate-gate';
 
-type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number };
+type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number; liveRate?: string | number };
 
 const HOUR = 3_600_000;
 
@@ -20,9 +21,11 @@ export = function register(RED: NodeAPI): void {
     const status = new ThrottledStatus((s) => node.status(s), 250);
     const parsed = parseSessionCacheSettings(config);
     const expiryHours = parsed.settings?.expiryHours ?? 0;
+    // Output 2, for people watching: a sample of the tagged events, never a queue of them.
+    const live = new RateGate(parsed.settings?.liveRate ?? 0);
     const started = startOnSite(RED, node, 'caches', config.site, parsed.errors, {
       open: (lease, site) => new SessionCache(lease.db, { siteId: site.siteId, expiryMs: expiryHours * HOUR }),
-      resolved: (site) => ({ siteId: site.siteId, expiryHours }),
+      resolved: (site) => ({ siteId: site.siteId, expiryHours, liveRate: live.perSecond }),
     });
     let cache = started.part;
     if (cache && expiryHours < SHIFT_HOURS) node.warn(RED._('session-cache.errors.short-expiry', { hours: expiryHours, shift: SHIFT_HOURS }));
@@ -63,7 +66,10 @@ export = function register(RED: NodeAPI): void {
           }
           sendBatches(send, messages);
           msg.payload = merged(event, tags);
-          send(msg);
+          // Node-RED hands the second message of a send on as a copy: the live view cannot
+          // change the event on its way to the store.
+          if (live.pass(performance.now())) send([msg, { topic: 'live_weight', payload: msg.payload }]);
+          else send(msg);
         } else {
           throw new Error(RED._('session-cache.errors.unknown-topic', { topic }));
         }

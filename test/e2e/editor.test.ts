@@ -174,6 +174,8 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
 
     await addAndEdit('session-cache', { x: 200, y: 200 });
     assert.equal(await page.locator('#node-input-expiryHours').inputValue(), '12');
+    assert.equal(await page.locator('#node-input-liveRate').inputValue(), '20');
+    assert.equal((await page.locator('label[for="node-input-liveRate"]').innerText()).trim(), 'Live view');
     // The site config node: add one and see its defaults from the environment.
     await page.locator('#node-input-btn-site-add').click();
     await page.waitForSelector('#node-config-input-siteId');

@@ -393,3 +393,59 @@ describe('dp401-in -> session-cache -> event-store (real sockets, real SQLite)',
     }
   });
 });
+
+describe('session-cache: the live output for watching', function () {
+  this.timeout(60_000);
+  const dirs = tempDirs();
+  beforeEach(() => helper.startServer());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+    dirs.cleanup();
+  });
+
+  async function cacheWith(liveRate: unknown) {
+    await helper.load(modules, [
+      { id: 'site', type: 'carnitrack-site', siteId: 'SITE01', databasePath: path.join(dirs.make(), 'carnitrack.db'), durability: 'full' },
+      { id: 'cache', type: 'session-cache', site: 'site', expiryHours: 12, liveRate, wires: [['tagged'], ['live']] },
+      { id: 'tagged', type: 'helper' },
+      { id: 'live', type: 'helper' },
+    ]);
+    const out1 = collect(helper.getNode('tagged'));
+    // Output 1 also carries the offline batch's start (no Cloud here): the events are what counts.
+    return { cache: helper.getNode('cache'), tagged: () => out1.filter((m) => m.topic === 'event'), live: collect(helper.getNode('live')) };
+  }
+
+  it('sends a copy of a tagged event at most at its rate, and every event on output 1 whatever the live view does', async () => {
+    const n = await cacheWith(0.1); // one every 10 s: the first of this burst only
+    const events = Array.from({ length: 30 }, () => taggedEvent());
+    for (const e of events) n.cache.receive({ topic: 'event', payload: e });
+    await waitFor(() => n.tagged().length === 30, 'every event tagged on output 1');
+    await waitFor(() => n.live.length === 1, 'the live copy');
+    await sleep(100);
+    assert.equal(n.live.length, 1, 'the others are not sent on the live output');
+    assert.equal(n.live[0].topic, 'live_weight');
+    const shown = p(n.live[0]);
+    assert.deepEqual([shown.localEventId, shown.globalDeviceId], [events[0].localEventId, 'SITE01-SCALE-01']);
+    // A copy: changing what the live view got leaves the event on its way to the store alone.
+    shown.weightGrams = -1;
+    assert.equal(p(n.tagged()[0]).weightGrams, events[0].weightGrams);
+    assert.deepEqual(
+      n.tagged().map((m) => p(m).localEventId),
+      events.map((e) => e.localEventId),
+    );
+  });
+
+  it('sends nothing on the live output at 0, and refuses to start on a rate it cannot use', async () => {
+    const off = await cacheWith(0);
+    for (let i = 0; i < 5; i++) off.cache.receive({ topic: 'event', payload: taggedEvent() });
+    await waitFor(() => off.tagged().length === 5, 'the events tagged');
+    await sleep(100);
+    assert.equal(off.live.length, 0);
+    await helper.unload();
+    const bad = await cacheWith('fast');
+    const errors = calls(bad.cache, 'error');
+    await waitFor(() => errors().length > 0, 'the settings error');
+    assert.match(String(errors()[0][0]), /liveRate must be a number from 0 to 1000, got "fast"/);
+  });
+});
