@@ -25,6 +25,35 @@ describe('DuplicateFilter', () => {
     assert.equal(f.check(key, 'e2', 1), null);
   });
 
+  it('when full, forgets the oldest weighing still remembered, skipping those already forgotten', () => {
+    const f = new DuplicateFilter(60_000, 3);
+    const k = (net: number): string => DuplicateFilter.key('SCALE-01', '00001', net, 0);
+    for (const [net, id, t] of [
+      [1, 'a', 0],
+      [2, 'b', 1],
+      [3, 'c', 2],
+    ] as const)
+      f.check(k(net), id, t);
+    f.forget('b');
+    f.check(k(4), 'd', 3); // a, c, d
+    f.check(k(5), 'e', 4); // full: a goes
+    assert.equal(f.size, 3);
+    assert.equal(f.check(k(3), 'c2', 5)?.originalEventId, 'c');
+    assert.equal(f.check(k(4), 'd2', 5)?.originalEventId, 'd');
+    assert.equal(f.check(k(1), 'a2', 5), null, 'the oldest was dropped');
+  });
+
+  it('keeps working through many weighings that were forgotten (failed stores) within the window', () => {
+    const f = new DuplicateFilter(60_000, 100);
+    for (let i = 0; i < 100_000; i++) {
+      f.check(DuplicateFilter.key('S', '1', i, 0), `e${i}`, i / 10);
+      f.forget(`e${i}`);
+    }
+    assert.equal(f.size, 0);
+    assert.equal(f.check(key, 'x1', 10_000), null);
+    assert.equal(f.check(key, 'x2', 10_001)?.originalEventId, 'x1');
+  });
+
   it('stays bounded', () => {
     const f = new DuplicateFilter(60_000, 100);
     for (let i = 0; i < 1000; i++) f.check(DuplicateFilter.key('S', '1', i, 0), `e${i}`, i);
