@@ -251,8 +251,13 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     const retry = await fetch(url(`/carnitrack/stores/${storeId}/retry-failed`), { method: 'POST', headers: auth });
     assert.equal(retry.status, 200);
     assert.deepEqual(await retry.json(), { requeued: 1 });
-    await waitFor(async () => (await get<Row[]>('/carnitrack/events?state=failed')).length === 0, 'the retried event to be accepted', 15_000);
-    assert.equal((await get<Array<{ syncState: string }>>('/carnitrack/events?device=SCALE-08'))[0].syncState, 'synced');
+    // Retried means pending again at once; synced once the Cloud has taken it.
+    await waitFor(async () => (await get<Row[]>('/carnitrack/events?state=failed')).length === 0, 'the rejected event to be queued again', 15_000);
+    await waitFor(
+      async () => (await get<Array<{ syncState: string }>>('/carnitrack/events?device=SCALE-08'))[0]?.syncState === 'synced',
+      'the retried event to be accepted',
+      15_000,
+    );
 
     // Reconnect now: nothing to do while connected; after an outage it connects at once.
     const linkId = status.settings.find((x) => x.type === 'cloud-link')!.nodeId;
