@@ -1,5 +1,6 @@
 import { withoutFsync, type SqliteDatabase } from '../db/database';
 import type { EventPayload } from '../protocol/messages';
+import { runAtOnce } from '../util/steps';
 
 /**
  * The durable record of every weighing, and the only queue towards the Cloud.
@@ -174,6 +175,8 @@ function eventOf(r: EventColumns): StorableEvent {
 
 export class EventLog {
   private readonly stmt;
+  /** writeGroup's transaction, made once (better-sqlite3 builds a wrapper per db.transaction call). */
+  private readonly writeTx: (events: StorableEvent[], acks: ReadonlyArray<AckWrite>, now: number) => { seqs: Array<number | null>; acked: AckResult[] };
 
   constructor(readonly db: SqliteDatabase) {
     this.stmt = {
@@ -204,6 +207,10 @@ export class EventLog {
         DELETE FROM events WHERE seq IN (
           SELECT seq FROM events WHERE sync_state = 'synced' AND synced_at < ? LIMIT ?)`),
     };
+    this.writeTx = db.transaction((events: StorableEvent[], acks: ReadonlyArray<AckWrite>, now: number) => ({
+      seqs: events.map((e) => this.insertOne(e, now)),
+      acked: acks.map((a) => this.markSynced(a.localEventId, a.cloudEventId, now)),
+    }));
   }
 
   /**
@@ -211,12 +218,7 @@ export class EventLog {
    * row: `inserted` is false for the repeat. Throws (storing nothing) when the write fails.
    */
   insertMany(events: StorableEvent[], now: number): boolean[] {
-    return this.insertRows(events, now).map((seq) => seq !== null);
-  }
-
-  /** insertMany, giving each new row's seq (null for a repeat). */
-  insertRows(events: StorableEvent[], now: number): Array<number | null> {
-    return this.writeGroup(events, [], now).seqs;
+    return this.writeGroup(events, [], now).seqs.map((seq) => seq !== null);
   }
 
   /**
@@ -227,11 +229,7 @@ export class EventLog {
    * commits without the fsync: the caller makes it durable (WalSync), or it holds only acks.
    */
   writeGroup(events: StorableEvent[], acks: ReadonlyArray<AckWrite>, now: number, waitForDisk = true): { seqs: Array<number | null>; acked: AckResult[] } {
-    const write = this.db.transaction(() => ({
-      seqs: events.map((e) => this.insertOne(e, now)),
-      acked: acks.map((a) => this.markSynced(a.localEventId, a.cloudEventId, now)),
-    }));
-    return waitForDisk ? write() : withoutFsync(this.db, write);
+    return waitForDisk ? this.writeTx(events, acks, now) : withoutFsync(this.db, () => this.writeTx(events, acks, now));
   }
 
   private insertOne(e: StorableEvent, now: number): number | null {
@@ -257,12 +255,6 @@ export class EventLog {
   pendingPage(afterSeq: number, limit: number): PendingRow[] {
     const rows = this.stmt.pendingPage.all(afterSeq, limit) as Array<Pick<Row, 'seq'> & EventColumns>;
     return rows.map((r) => ({ seq: r.seq, localEventId: r.local_event_id, deviceId: r.device_id, event: eventOf(r) }));
-  }
-
-  /** Applies many acks in one transaction; one result per ack, in order. */
-  markSyncedMany(acks: ReadonlyArray<AckWrite>, now: number): AckResult[] {
-    // An ack lost in a power cut only means the event is sent again: no fsync for it.
-    return this.writeGroup([], acks, now, false).acked;
   }
 
   /** 'synced' when this call marked it, 'already' when it was synced before, 'unknown' when no such event. */
@@ -306,11 +298,7 @@ export class EventLog {
 
   /** Recent events, newest first, for admin views (all at once: see search for large tables). */
   recent(filter: EventFilter = {}): StoredEventRow[] {
-    const steps = this.search(filter);
-    for (;;) {
-      const step = steps.next();
-      if (step.done) return step.value;
-    }
+    return runAtOnce(this.search(filter));
   }
 
   /**
@@ -334,20 +322,17 @@ export class EventLog {
     add('sync_state', 'syncState', filter.syncState);
     const limit = Math.max(1, Math.min(MAX_RECENT, filter.limit ?? 100));
     const walk = filter.offlineBatchId === undefined && (filter.deviceId !== undefined || filter.cloudSessionId !== undefined);
-    if (!walk) return this.query(where, args, limit);
+    if (walk) where.push('seq > @from', 'seq <= @to');
+    const query = this.db.prepare(`SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT @limit`);
+    const rowsOf = (more: Record<string, number>): StoredEventRow[] => (query.all({ ...args, ...more }) as Row[]).map(toStored);
+    if (!walk) return rowsOf({ limit });
     const { lo, hi } = this.stmt.seqRange.get() as { lo: number | null; hi: number | null };
     const rows: StoredEventRow[] = [];
     if (lo === null || hi === null) return rows;
-    where.push('seq > @from', 'seq <= @to');
     for (let to = hi; to >= lo && rows.length < limit; to -= SEARCH_STEP) {
       if (to !== hi) yield;
-      rows.push(...this.query(where, { ...args, from: to - SEARCH_STEP, to }, limit - rows.length));
+      rows.push(...rowsOf({ from: to - SEARCH_STEP, to, limit: limit - rows.length }));
     }
     return rows;
-  }
-
-  private query(where: string[], args: Record<string, string | number>, limit: number): StoredEventRow[] {
-    const sql = `SELECT * FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT ${limit}`;
-    return (this.db.prepare(sql).all(args) as Row[]).map(toStored);
   }
 }

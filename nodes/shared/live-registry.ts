@@ -78,13 +78,13 @@ export function trackBroken(node: { id: string; name?: string; type: string }, p
   };
 }
 
-/** The entry of a running node of any kind, by node id. */
 /** The running part of kind `kind` on node `nodeId`, or null. */
 export function livePart<K extends Kind>(kind: K, nodeId: string): PartOf<K> | null {
   const e = (live[kind] as Map<string, LiveEntry<unknown>>).get(nodeId);
   return e ? (e.part as PartOf<K>) : null;
 }
 
+/** The entry of a running node of any kind, by node id. */
 export function findLive(nodeId: string): (LiveEntry<unknown> & { kind: Kind }) | null {
   for (const kind of Object.keys(live) as Kind[]) {
     const e = (live[kind] as Map<string, LiveEntry<unknown>>).get(nodeId);

@@ -98,13 +98,15 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
     store.insertMany([a, b], 0);
     assert.deepEqual(
-      store.markSyncedMany(
+      store.writeGroup(
+        [],
         [
           { localEventId: a.localEventId, cloudEventId: 'c-a' },
           { localEventId: 'nope', cloudEventId: null },
         ],
         5,
-      ),
+        false, // acks only: no fsync
+      ).acked,
       ['synced', 'unknown'],
     );
     assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the connection is back to FULL for the next weighing');
