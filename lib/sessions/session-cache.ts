@@ -4,6 +4,7 @@ import { sessionMessageFrom } from '../protocol/flow-input';
 import { uuidv7 } from '../util/uuidv7';
 import { globalDeviceId } from '../site/device-id';
 import { OfflineBatches, type OfflineBatch, type BatchMessage } from '../batches/offline-batches';
+import { systemClock, type Clock } from '../util/clock';
 
 /**
  * The Cloud's disassembly sessions, cached per device in the site database so that events
@@ -43,9 +44,48 @@ export interface SessionTags {
 
 export interface SessionCacheOptions {
   siteId: string;
-  /** A session not updated by the Cloud for this long is no longer used for tagging. */
+  /**
+   * A session not updated by the Cloud for this long is no longer used for tagging. Counted on
+   * the monotonic clock (see SessionAges), so a step of the gateway's clock neither ends a
+   * session early nor keeps it alive.
+   */
   expiryMs: number;
+  clock?: Clock;
 }
+
+/** A site has at most 99 scales a gateway; far more keys means something else is sending. */
+const MAX_AGES = 10_000;
+
+/**
+ * How old each cached session is, on the monotonic clock. `updated_at` in the database is wall
+ * time (it must survive a restart, and the monotonic clock does not); it is read once, the first
+ * time this process sees that version of the session, and from then on the age grows with the
+ * monotonic clock only. So a session expires on time across a restart, and an NTP or manual
+ * step of the clock while the gateway runs does not move its expiry. Shared by every cache on
+ * one connection, like the rows themselves.
+ */
+class SessionAges {
+  /** deviceId → the session's updated_at and the monotonic instant its age counts from. */
+  private readonly since = new Map<string, { updatedAt: number; mono: number }>();
+
+  /** The session was written now (wall `updatedAt`): its age starts at 0. */
+  touched(deviceId: string, updatedAt: number, mono: number): void {
+    if (this.since.size >= MAX_AGES) this.since.clear();
+    this.since.set(deviceId, { updatedAt, mono });
+  }
+
+  ageMs(s: CachedSession, wallNow: number, mono: number): number {
+    const a = this.since.get(s.deviceId);
+    if (a && a.updatedAt === s.updatedAt) return mono - a.mono;
+    // First seen by this process (after a restart, or written by another process): its age so
+    // far by the wall clock, once.
+    const age = Math.max(0, wallNow - s.updatedAt);
+    this.touched(s.deviceId, s.updatedAt, mono - age);
+    return age;
+  }
+}
+
+const agesOf = new WeakMap<SqliteDatabase, SessionAges>();
 
 interface SessionRow {
   device_id: string;
@@ -77,12 +117,18 @@ export class SessionCache {
   private readonly batches: OfflineBatches;
   /** Each device's cached session, read on every weighing. */
   private readonly byDevice: RowCache<CachedSession>;
+  private readonly ages: SessionAges;
+  private readonly clock: Clock;
 
   constructor(
     private readonly db: SqliteDatabase,
     private readonly o: SessionCacheOptions,
   ) {
     this.byDevice = rowCache<CachedSession>(db, 'sessions.device');
+    this.clock = o.clock ?? systemClock;
+    let ages = agesOf.get(db);
+    if (!ages) agesOf.set(db, (ages = new SessionAges()));
+    this.ages = ages;
     this.stmt = {
       get: db.prepare('SELECT * FROM sessions WHERE device_id = ?'),
       bySession: db.prepare('SELECT * FROM sessions WHERE cloud_session_id = ?'),
@@ -129,6 +175,7 @@ export class SessionCache {
       const messages = this.db.transaction(() => {
         this.byDevice.drop(deviceId!);
         this.stmt.upsert.run({ ...session, payload: JSON.stringify(m.raw) });
+        this.ages.touched(deviceId!, now, this.clock.mono());
         // A session starting closes the device's offline batch: its events now have an owner.
         return this.batches.end(deviceId!, 'session-started', now);
       })();
@@ -140,7 +187,10 @@ export class SessionCache {
     if (!cached || (sessionId && cached.cloud_session_id !== sessionId)) return { messages: [], session: null };
     this.byDevice.drop(deviceId);
     if (topic === 'session_ended') this.stmt.remove.run(deviceId);
-    else this.stmt.setStatus.run(topic === 'session_paused' ? 'paused' : 'active', now, deviceId);
+    else {
+      this.stmt.setStatus.run(topic === 'session_paused' ? 'paused' : 'active', now, deviceId);
+      this.ages.touched(deviceId, now, this.clock.mono());
+    }
     const after = this.stmt.get.get(deviceId) as SessionRow | undefined;
     return { messages: [], session: after ? toSession(after) : null };
   }
@@ -162,7 +212,7 @@ export class SessionCache {
       return row ? toSession(row) : null;
     });
     if (!s) return { session: null };
-    if (now - s.updatedAt > this.o.expiryMs) {
+    if (this.expired(s, now)) {
       this.byDevice.drop(deviceId);
       this.stmt.remove.run(deviceId);
       return { session: null, expired: s };
@@ -211,8 +261,13 @@ export class SessionCache {
     };
   }
 
+  /** The sessions still in use (not expired); `now` is the wall clock, read only for sessions not seen before. */
   sessions(now: number): CachedSession[] {
-    return (this.stmt.all.all() as SessionRow[]).map(toSession).filter((s) => now - s.updatedAt <= this.o.expiryMs);
+    return (this.stmt.all.all() as SessionRow[]).map(toSession).filter((s) => !this.expired(s, now));
+  }
+
+  private expired(s: CachedSession, now: number): boolean {
+    return this.ages.ageMs(s, now, this.clock.mono()) > this.o.expiryMs;
   }
 
   openBatch(deviceId: string): OfflineBatch | null {

@@ -4,6 +4,7 @@ import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { SessionCache } from '../../lib/sessions/session-cache';
 import { rowCache } from '../../lib/db/row-cache';
 import { tempDirs } from '../helpers/temp';
+import { ManualClock } from '../helpers/clock';
 
 const HOUR = 3_600_000;
 const started = (deviceId: string, id: string, extra: Record<string, unknown> = {}) => ({
@@ -119,12 +120,56 @@ describe('SessionCache (tagging and offline batches) on a real SQLite file', () 
   });
 
   it('stops using a session not updated for longer than the expiry, and says which', () => {
-    cache.setCloudReachable(true, 0);
-    cache.apply('session_started', started('SCALE-01', 's1'), 0);
-    assert.equal(cache.tag('SCALE-01', 12 * HOUR).tags.cloudSessionId, 's1');
-    const late = cache.tag('SCALE-01', 12 * HOUR + 1);
+    const clock = new ManualClock();
+    cache = new SessionCache(db, { siteId: 'SITE01', expiryMs: 12 * HOUR, clock });
+    cache.setCloudReachable(true, clock.wall());
+    cache.apply('session_started', started('SCALE-01', 's1'), clock.wall());
+    clock.advance(12 * HOUR);
+    assert.equal(cache.tag('SCALE-01', clock.wall()).tags.cloudSessionId, 's1');
+    clock.advance(1);
+    const late = cache.tag('SCALE-01', clock.wall());
     assert.equal(late.tags.cloudSessionId, null);
     assert.equal(late.expired?.cloudSessionId, 's1');
+  });
+
+  it('keeps a session through a step of the gateway clock and ends it on time all the same (expiry runs on the monotonic clock)', () => {
+    const clock = new ManualClock();
+    cache = new SessionCache(db, { siteId: 'SITE01', expiryMs: 12 * HOUR, clock });
+    cache.setCloudReachable(true, clock.wall());
+    cache.apply('session_started', started('SCALE-01', 's1'), clock.wall());
+    cache.apply('session_started', started('SCALE-02', 's2'), clock.wall());
+    assert.equal(cache.tag('SCALE-02', clock.wall()).tags.cloudSessionId, 's2', 'SCALE-02 seen before the step');
+    // NTP (or a person) moves the clock a day ahead: nothing has aged.
+    clock.stepWall(24 * HOUR);
+    assert.equal(cache.tag('SCALE-01', clock.wall()).tags.cloudSessionId, 's1');
+    assert.equal(cache.tag('SCALE-02', clock.wall()).tags.cloudSessionId, 's2');
+    assert.deepEqual(
+      cache.sessions(clock.wall()).map((x) => x.cloudSessionId),
+      ['s1', 's2'],
+    );
+    // And back two days: the sessions still end 12 h after the Cloud last updated them.
+    clock.stepWall(-48 * HOUR);
+    clock.advance(12 * HOUR + 1);
+    assert.equal(cache.tag('SCALE-01', clock.wall()).expired?.cloudSessionId, 's1');
+    assert.deepEqual(cache.sessions(clock.wall()), []);
+  });
+
+  it('still ends a session on time across a restart (its age is read from the database once)', () => {
+    const clock = new ManualClock();
+    cache = new SessionCache(db, { siteId: 'SITE01', expiryMs: 12 * HOUR, clock });
+    cache.apply('session_started', started('SCALE-01', 's1'), clock.wall());
+    cache.apply('session_started', started('SCALE-02', 's2'), clock.wall());
+    db.close();
+    // Node-RED restarts 11 h later: a new process, a new monotonic clock.
+    clock.advance(11 * HOUR);
+    const after = new ManualClock(clock.wall());
+    db = openDatabase(file);
+    cache = new SessionCache(db, { siteId: 'SITE01', expiryMs: 12 * HOUR, clock: after });
+    cache.setCloudReachable(true, after.wall());
+    assert.equal(cache.tag('SCALE-01', after.wall()).tags.cloudSessionId, 's1', '11 h old: still in use');
+    after.advance(HOUR + 1);
+    assert.equal(cache.tag('SCALE-01', after.wall()).expired?.cloudSessionId, 's1', '12 h and 1 ms old: expired');
+    assert.deepEqual(cache.sessions(after.wall()), [], 'SCALE-02, first read after the restart, is as old');
   });
 
   it('keeps two session caches on one site database in step (sessions and open batches are held once per connection)', () => {
