@@ -149,8 +149,11 @@ export class ScaleSimulator extends EventEmitter<ScaleSimEvents> {
       ackTimeoutMs: 10_000,
       seed: Math.floor(Math.random() * 2 ** 31),
       encoding: 'windows-1254',
-      ...options,
-    };
+      // An option given as undefined (the command line's `seed: undefined` without --seed) keeps
+      // its default: spread as it is, it gave every scale seed 0, so every scale weighed the
+      // same weights in the same millisecond.
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<ScaleSimOptions>;
     this.random = seededRandom(this.o.seed);
   }
 

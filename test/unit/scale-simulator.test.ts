@@ -53,4 +53,11 @@ describe('the scale simulator', () => {
     const weights = (s: ScaleSimulator): number[] => Array.from({ length: 5 }, () => s.nextWeighing().netGrams);
     assert.notDeepEqual(weights(a), weights(b));
   });
+
+  it('gives each scale of `npm run scale-sim -- --scales 3` (no --seed) its own weights and pace', () => {
+    // What the command builds for each scale: `seed: undefined` when --seed is not given.
+    const sims = [1, 2, 3].map((i) => new ScaleSimulator({ host: '127.0.0.1', port: 1, deviceId: `SCALE-0${i}`, rate: 1, seed: undefined }));
+    const weights = sims.map((s) => Array.from({ length: 5 }, () => s.nextWeighing().netGrams).join(','));
+    assert.equal(new Set(weights).size, 3, weights.join(' | '));
+  });
 });
