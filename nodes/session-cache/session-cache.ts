@@ -8,7 +8,7 @@ import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { merged } from '../../lib/util/merged';
-import { RateGate } from '../../lib/util/rate-gate';
+import { LiveView } from '../../lib/util/live-view';
 
 type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number; liveRate?: string | number };
 
@@ -22,7 +22,11 @@ export = function register(RED: NodeAPI): void {
     const parsed = parseSessionCacheSettings(config);
     const expiryHours = parsed.settings?.expiryHours ?? 0;
     // Output 2, for people watching: a sample of the tagged events, never a queue of them.
-    const live = new RateGate(parsed.settings?.liveRate ?? 0);
+    // The latest weighing of every scale, at most liveRate a second in all (lib/util/live-view.ts).
+    // A copy, made when it is shown: the event itself is on its way to the store.
+    const live = new LiveView<Record<string, unknown>>(parsed.settings?.liveRate ?? 0, (_device, payload) =>
+      node.send([null, { topic: 'live_weight', payload: structuredClone(payload) }]),
+    );
     const started = startOnSite(RED, node, 'caches', config.site, parsed.errors, {
       open: (lease, site) => new SessionCache(lease.db, { siteId: site.siteId, expiryMs: expiryHours * HOUR }),
       resolved: (site) => ({ siteId: site.siteId, expiryHours, liveRate: live.perSecond }),
@@ -66,10 +70,8 @@ export = function register(RED: NodeAPI): void {
           }
           sendBatches(send, messages);
           msg.payload = merged(event, tags);
-          // Node-RED hands the second message of a send on as a copy: the live view cannot
-          // change the event on its way to the store.
-          if (live.pass(performance.now())) send([msg, { topic: 'live_weight', payload: msg.payload }]);
-          else send(msg);
+          live.offer(event.deviceId, msg.payload as Record<string, unknown>);
+          send(msg);
         } else {
           throw new Error(RED._('session-cache.errors.unknown-topic', { topic }));
         }
@@ -80,6 +82,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      live.close();
       try {
         started.release();
       } finally {

@@ -436,6 +436,26 @@ describe('session-cache: the live output for watching', function () {
     );
   });
 
+  it('shows every scale when three weigh at once: the latest of each, in turn, at most the rate in all', async () => {
+    const n = await cacheWith(20);
+    const scales = ['SCALE-01', 'SCALE-02', 'SCALE-03'];
+    // Each scale weighs five times within the same few milliseconds.
+    const events = Array.from({ length: 5 }, () => scales.map((deviceId) => taggedEvent({ deviceId }))).flat();
+    for (const e of events) n.cache.receive({ topic: 'event', payload: e });
+    await waitFor(() => n.tagged().length === 15, 'every event tagged on output 1');
+    await waitFor(() => new Set(n.live.map((m) => p(m).deviceId)).size === 3, 'all three scales on the live output', 5000);
+    await waitFor(() => n.live.length === 4, 'SCALE-01 again, with its latest', 5000);
+    await sleep(200);
+    // SCALE-01's first weighing at once, then the latest of each in turn: not every weighing.
+    assert.deepEqual(
+      n.live.map((m) => p(m).deviceId),
+      ['SCALE-01', 'SCALE-02', 'SCALE-03', 'SCALE-01'],
+    );
+    const latest = new Map(events.map((e) => [e.deviceId, e.localEventId]));
+    assert.equal(p(n.live[0]).localEventId, events[0].localEventId);
+    for (const m of n.live.slice(1)) assert.equal(p(m).localEventId, latest.get(String(p(m).deviceId)), `${String(p(m).deviceId)} shows its latest weighing`);
+  });
+
   it('sends nothing on the live output at 0, and refuses to start on a rate it cannot use', async () => {
     const off = await cacheWith(0);
     for (let i = 0; i < 5; i++) off.cache.receive({ topic: 'event', payload: taggedEvent() });
