@@ -23,7 +23,7 @@ def n(key,typ,x,y,wires=None,**kw):
     nodes.append(d)
     return d
 # 1 scales
-n('c_scales','comment',200,80,[],name="1 · Scales: TCP ${TCP_PORT} (3001)",info="Each DP-401's WiFi module is a TCP client: point it at this gateway's address and port, Register Package SCALE-XX on link, heartbeat HB every 30 s.\n\nOK goes back to a scale only after event-store has committed the weighing (the wire from event-store's 'stored' output back to dp401-in).")
+n('c_scales','comment',200,80,[],name="1 · Scales: TCP port $TCP_PORT (default 3001)",info="Each DP-401's WiFi module is a TCP client: point it at this gateway's address and port, Register Package SCALE-XX on link, heartbeat HB every 30 s.\n\nOK goes back to a scale only after event-store has committed the weighing (the wire from event-store's 'stored' output back to dp401-in).")
 n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",port="${TCP_PORT}",bindAddress="0.0.0.0",allowedSources="",maxConnections="${DP401_MAX_CONNECTIONS}",maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,addressMap="",ackMode="store")
 n('devsw','switch',200,200,[['link']],name="device messages",property="topic",propertyType="msg",rules=[{"t":"regex","v":"^(device_connected|device_disconnected|device_heartbeat)$","vt":"str","case":False}],checkall="true",repair=False,outputs=1)
 # 2 tagging & storage
@@ -47,7 +47,9 @@ n('c_watch','comment',300,290,[],name="Watch: live weights, errors, status",info
 n('fmt','change',180,350,[['weights']],name="readable weight",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.deviceId & \" · \" & payload.productName & \" · \" & $formatNumber(payload.weightGrams / 1000, \"0.000\") & \" kg\" & (payload.animalTag ? \" · \" & payload.animalTag : \"\") & (payload.offlineBatchId ? \" · offline batch\" : \"\")","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
 n('weights','debug',380,350,[],name="live weights",active=True,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")
 n('catch','catch',180,410,[['errors']],name="all errors",scope=None,uncaught=False)
-n('errors','debug',380,410,[],name="errors",active=True,tosidebar=True,console=True,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")
+# Not to the console too: Node-RED's log already has each error on one line, and the debug
+# node would print the whole message object there over many lines.
+n('errors','debug',380,410,[],name="errors",active=True,tosidebar=True,console=False,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")
 n('status','status',180,470,[['statusdbg']],name="node status",scope=None)
 n('statusdbg','debug',380,470,[],name="status changes",active=False,tosidebar=True,console=False,tostatus=False,complete="status",targetType="msg",statusVal="",statusType="auto")
 # fix: cache output 1 goes to the store; its live output (a sample, at most 20 a second, never
