@@ -62,6 +62,13 @@ describe('the npm package', function () {
     files = out[0].files.map((f) => f.path);
   });
 
+  /** The Node.js 20 user directory the package is installed into (made on first use). */
+  const userDir20 = (): string => {
+    const dir = path.join(work, 'userdir');
+    if (!fs.existsSync(dir)) fs.mkdirSync(dir);
+    return dir;
+  };
+
   // A test that fails half-way must not leave its Node-RED running (mocha would wait on it).
   afterEach(async () => {
     await red?.stop();
@@ -93,8 +100,7 @@ describe('the npm package', function () {
   });
 
   it('installs into an empty Node-RED user directory without TypeScript and loads with no errors', async () => {
-    const userDir = path.join(work, 'userdir');
-    fs.mkdirSync(userDir);
+    const userDir = userDir20();
     // What the palette manager does: a plain user dir, production dependencies only.
     fs.writeFileSync(path.join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-project', private: true }, null, 2));
     npm(['install', '--omit=dev', '--engine-strict', '--no-audit', '--no-fund', tarball], userDir);
@@ -104,6 +110,20 @@ describe('the npm package', function () {
     await checkLoaded(red, pkg.name, Object.keys(pkg['node-red'].nodes));
     await red.stop();
     red = null;
+  });
+
+  it('loads the same way on Node-RED 3.1 under Node.js 20 (the oldest release package.json claims)', async function () {
+    // The user directory of the install above (better-sqlite3 already built for Node 20), run by
+    // Node-RED 3.1 installed on its own, as an older gateway would have it.
+    const userDir = userDir20();
+    if (!fs.existsSync(path.join(userDir, 'node_modules', pkg.name))) this.skip(); // the install above failed: it says why
+    const gateway = path.join(work, 'gateway31');
+    fs.mkdirSync(gateway);
+    fs.writeFileSync(path.join(gateway, 'package.json'), JSON.stringify({ name: 'gateway', private: true }));
+    npm(['install', '--omit=dev', '--no-audit', '--no-fund', 'node-red@3.1'], gateway);
+    red = await NodeRedProcess.start({ userDir, redJs: path.join(gateway, 'node_modules', 'node-red', 'red.js') });
+    assert.match(red.output, /Node-RED version: v3\.1\./);
+    await checkLoaded(red, pkg.name, Object.keys(pkg['node-red'].nodes));
   });
 
   it('installs and loads the same way on Node-RED 5 under Node.js 22', async () => {
