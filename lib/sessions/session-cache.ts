@@ -45,6 +45,11 @@ export interface SessionCacheOptions {
   siteId: string;
   /** A session not updated by the Cloud for this long is no longer used for tagging. */
   expiryMs: number;
+  /**
+   * Whether the Cloud is reachable, as last told (default false, until a cloud_status says):
+   * a cache opened again after a disk fault carries on as before, without closing batches.
+   */
+  cloudReachable?: boolean;
 }
 
 interface SessionRow {
@@ -97,6 +102,7 @@ export class SessionCache {
       all: db.prepare('SELECT * FROM sessions ORDER BY device_id'),
     };
     this.batches = new OfflineBatches(db, o.siteId);
+    this.cloudReachable = o.cloudReachable ?? false;
   }
 
   get isCloudReachable(): boolean {
