@@ -32,11 +32,12 @@ export interface Lease {
   release(): void;
 }
 
-export function acquireDatabase(file: string, durability: Durability = 'full'): Lease {
+/** `mustExist`: when the file is not open yet, open it only if it is there (see openDatabase). */
+export function acquireDatabase(file: string, durability: Durability = 'full', o: { mustExist?: boolean } = {}): Lease {
   const key = path.resolve(file);
   let entry = open.get(key);
   if (!entry) {
-    entry = { db: openDatabase(key, durability), leases: 0, durability, broken: null, listeners: new Set() };
+    entry = { db: openDatabase(key, durability, o.mustExist ?? false), leases: 0, durability, broken: null, listeners: new Set() };
     open.set(key, entry);
     entryOf.set(entry.db, entry);
   } else if (entry.durability !== durability) {

@@ -173,11 +173,27 @@ export function isDiskFault(err: unknown): boolean {
   );
 }
 
-const DISK_ERRNOS = new Set(['EIO', 'ENOTCONN', 'ENXIO', 'ENODEV', 'ESTALE', 'EROFS']);
+const DISK_ERRNOS = new Set(['EIO', 'ENOTCONN', 'ECONNABORTED', 'ENXIO', 'ENODEV', 'ESTALE', 'EROFS']);
 
-export function openDatabase(file: string, durability: Durability = 'full'): SqliteDatabase {
-  makeDirectory(path.dirname(file));
-  const db = new Database(file, { timeout: 5000 });
+/**
+ * Opens (creating the file and its folder when missing) and migrates a site database.
+ * `mustExist`: open only a file that is there. A reopen after a disk fault uses it: a disk that
+ * is not mounted again yet leaves an empty mount-point folder behind, and a new empty database
+ * made there would take the weighings while the real one is away (and be hidden by the mount).
+ */
+export function openDatabase(file: string, durability: Durability = 'full', mustExist = false): SqliteDatabase {
+  if (mustExist) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch (e) {
+      const err = new Error(`the database file ${file} is not there (${(e as NodeJS.ErrnoException).code}): is its disk mounted?`) as NodeJS.ErrnoException;
+      err.code = 'SQLITE_CANTOPEN';
+      throw err;
+    }
+    if (!st.isFile()) throw new Error(`${file} is not a file`);
+  } else makeDirectory(path.dirname(file));
+  const db = new Database(file, { timeout: 5000, fileMustExist: mustExist });
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);

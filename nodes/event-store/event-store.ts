@@ -156,7 +156,7 @@ export = function register(RED: NodeAPI): void {
           // Down after a disk fault: what is kept in memory is enough; acks are not written (the
           // events stay pending and go out again, the Cloud answers them as duplicates).
           if (started.down && ['cloud_status', 'event_ack', 'event_acks', 'event_rejected', 'status'].includes(topic)) return;
-          const reason = started.down ? RED._('event-store.errors.disk-fault', { error: started.down, seconds: 0 }) : RED._('event-store.errors.not-running');
+          const reason = started.down ? RED._('event-store.errors.down', { error: started.down }) : RED._('event-store.errors.not-running');
           if (topic === 'event') {
             // No OK for what is not stored: dp401-in forgets it and the scale's resend is stored as new.
             const nack: Record<string, unknown> = {

@@ -106,8 +106,7 @@ export = function register(RED: NodeAPI): void {
       node,
       (msg, send) => {
         const catalog = started.part;
-        if (!catalog)
-          throw new Error(started.down ? RED._('plu-out.errors.disk-fault', { error: started.down, seconds: 0 }) : RED._('plu-out.errors.not-running'));
+        if (!catalog) throw new Error(started.down ? RED._('plu-out.errors.down', { error: started.down }) : RED._('plu-out.errors.not-running'));
         const now = Date.now();
         const topic = String(msg.topic ?? '');
         switch (topic) {

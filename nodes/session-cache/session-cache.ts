@@ -80,9 +80,7 @@ export = function register(RED: NodeAPI): void {
             if ((msg as { _session?: unknown })._session) nack._session = (msg as { _session?: unknown })._session;
             send(nack as NodeMessageInFlow);
           }
-          throw new Error(
-            started.down ? RED._('session-cache.errors.disk-fault', { error: started.down, seconds: 0 }) : RED._('session-cache.errors.not-running'),
-          );
+          throw new Error(started.down ? RED._('session-cache.errors.down', { error: started.down }) : RED._('session-cache.errors.not-running'));
         }
         if ((SESSION_TOPICS as readonly string[]).includes(topic)) {
           const r = cache.apply(topic as SessionTopic, msg.payload, now);

@@ -85,9 +85,9 @@ export function startOnSite<K extends Kind>(
   let down: string | null = null;
   const setStatus = o.status ?? ((s: NodeStatus) => node.status(s));
 
-  /** Opens the part on a new lease; throws (with nothing held) when it cannot. */
-  const openPart = (s: SiteConfigNode): void => {
-    const l = s.lease();
+  /** Opens the part on a new lease; throws (with nothing held) when it cannot. A reopen opens only a file that is there. */
+  const openPart = (s: SiteConfigNode, reopening: boolean): void => {
+    const l = s.lease({ mustExist: reopening });
     try {
       part = o.open(l, s.site!);
     } catch (err) {
@@ -155,7 +155,7 @@ export function startOnSite<K extends Kind>(
     const s = siteOf(RED, siteId);
     try {
       if (typeof s === 'string') throw new Error(s);
-      openPart(s);
+      openPart(s, true);
     } catch (err) {
       const next = Math.min(REOPEN_MAX_MS, ms * 2);
       const error = (err as Error).message;
@@ -173,7 +173,7 @@ export function startOnSite<K extends Kind>(
     problem = RED._(`${type}.errors.invalid`, { problem: typeof site === 'string' ? site : errors.map((e) => e.message).join('; ') });
   } else {
     try {
-      openPart(site);
+      openPart(site, false);
       problem = '';
     } catch (err) {
       problem = RED._(`${type}.errors.database`, { error: (err as Error).message });
