@@ -25,7 +25,7 @@ export = function register(RED: NodeAPI): void {
     const status = new ThrottledStatus(
       (s) => node.status(s),
       1000,
-      (err) => started.fault(err),
+      (err) => setImmediate(() => started.fault(err)), // later: `started` is not set while the first bind runs
     );
     const parsed = parseEventStoreSettings(config);
     const opts = parsed.settings ?? EVENT_STORE_DEFAULTS;

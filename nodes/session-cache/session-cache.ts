@@ -21,7 +21,7 @@ export = function register(RED: NodeAPI): void {
     const status = new ThrottledStatus(
       (s) => node.status(s),
       250,
-      (err) => started.fault(err),
+      (err) => setImmediate(() => started.fault(err)), // later: `started` is not set while the first bind runs
     );
     const parsed = parseSessionCacheSettings(config);
     const expiryHours = parsed.settings?.expiryHours ?? 0;
