@@ -110,9 +110,90 @@ export function migrate(db: SqliteDatabase): void {
   }
 }
 
-export function openDatabase(file: string, durability: Durability = 'full'): SqliteDatabase {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const db = new Database(file, { timeout: 5000 });
+/**
+ * Creates `dir` and its missing parents, one level at a time. Not `fs.mkdirSync(dir,
+ * { recursive: true })`: under a file system that answers ENOENT for a directory whose parent
+ * exists (/proc, /sys), Node's recursive mkdir retries for ever at 100% CPU, blocking the event
+ * loop so that not even SIGINT gets through. Here each level is tried once and any refusal is an
+ * error naming the folder.
+ */
+export function makeDirectory(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); ; d = path.dirname(d)) {
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.statSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw folderError(d, e as NodeJS.ErrnoException);
+    }
+    if (st) {
+      if (!st.isDirectory()) throw new Error(`cannot create folder ${dir}: ${d} is not a folder`);
+      break;
+    }
+    missing.push(d);
+    if (path.dirname(d) === d) break; // a root that does not exist
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && fs.statSync(d).isDirectory()) continue;
+      throw folderError(d, e as NodeJS.ErrnoException);
+    }
+  }
+}
+
+function folderError(d: string, e: NodeJS.ErrnoException): Error {
+  const err = new Error(`cannot create folder ${d} (${e.code ?? e.message})`) as NodeJS.ErrnoException;
+  err.code = e.code;
+  return err;
+}
+
+/**
+ * Errors that say the disk (or the file system under the database) failed, not the SQL: the
+ * connection is then not trusted any more and is opened again. SQLite's I/O errors
+ * (SQLITE_IOERR and its extended codes: a read, write, fsync or lock that the OS refused),
+ * SQLITE_CANTOPEN (the file or its folder went away), SQLITE_CORRUPT and SQLITE_NOTADB (what a
+ * connection reads after a torn write or a vanished mount; opening again re-reads the file and
+ * its WAL, whose checksums drop a torn tail), SQLITE_READONLY* (a file system remounted
+ * read-only after errors, as ext4 does on a failing SD card), and the OS's EIO, ENOTCONN (a
+ * FUSE or network disk whose server is gone), ENXIO, ENODEV, ESTALE, EROFS. Not SQLITE_FULL:
+ * a full disk is handled where it happens (the write is refused, the connection is fine).
+ */
+export function isDiskFault(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return false;
+  return (
+    code.startsWith('SQLITE_IOERR') ||
+    code.startsWith('SQLITE_CANTOPEN') ||
+    code.startsWith('SQLITE_CORRUPT') ||
+    code === 'SQLITE_NOTADB' ||
+    code.startsWith('SQLITE_READONLY') ||
+    DISK_ERRNOS.has(code)
+  );
+}
+
+const DISK_ERRNOS = new Set(['EIO', 'ENOTCONN', 'ECONNABORTED', 'ENXIO', 'ENODEV', 'ESTALE', 'EROFS']);
+
+/**
+ * Opens (creating the file and its folder when missing) and migrates a site database.
+ * `mustExist`: open only a file that is there. A reopen after a disk fault uses it: a disk that
+ * is not mounted again yet leaves an empty mount-point folder behind, and a new empty database
+ * made there would take the weighings while the real one is away (and be hidden by the mount).
+ */
+export function openDatabase(file: string, durability: Durability = 'full', mustExist = false): SqliteDatabase {
+  if (mustExist) {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch (e) {
+      const err = new Error(`the database file ${file} is not there (${(e as NodeJS.ErrnoException).code}): is its disk mounted?`) as NodeJS.ErrnoException;
+      err.code = 'SQLITE_CANTOPEN';
+      throw err;
+    }
+    if (!st.isFile()) throw new Error(`${file} is not a file`);
+  } else makeDirectory(path.dirname(file));
+  const db = new Database(file, { timeout: 5000, fileMustExist: mustExist });
   try {
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);

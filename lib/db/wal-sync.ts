@@ -16,7 +16,21 @@ export type Fsync = (fd: number, done: (err: NodeJS.ErrnoException | null) => vo
 
 type Waiter = (err: Error | null) => void;
 
-const syncError = (e: NodeJS.ErrnoException): Error => new Error(`the write-ahead log could not be synced to disk (${e.code ?? e.message})`);
+/** Keeps the OS's code (EIO, ENOTCONN ...), so callers can tell a disk fault (isDiskFault). */
+const syncError = (e: NodeJS.ErrnoException): Error => {
+  const err = new Error(`the write-ahead log could not be synced to disk (${e.code ?? e.message})`) as NodeJS.ErrnoException;
+  err.code = e.code;
+  return err;
+};
+
+/** Closes a descriptor that may sit on a dead disk: the kernel frees it even when close reports an error. */
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* EIO or ENOTCONN on a vanished mount: the descriptor is released anyway */
+  }
+}
 
 export class WalSync {
   private readonly fd: number;
@@ -24,6 +38,8 @@ export class WalSync {
   /** The commits the running fsync covers; emptied when they are answered. */
   private inFlight: Waiter[] | null = null;
   private closing = false;
+  private failed: Error | null = null;
+  private fdClosed = false;
 
   constructor(
     readonly walFile: string,
@@ -40,8 +56,21 @@ export class WalSync {
       done(new Error('the store is closed'));
       return;
     }
+    // After a failed fsync nothing later can be trusted: the kernel may have dropped the dirty
+    // pages it could not write and report the next fsync a success, and SQLite's recovery stops
+    // at the first frame it cannot read back. The connection must be opened again (the store
+    // reports a disk fault); until then every commit is refused.
+    if (this.failed) {
+      done(this.failed);
+      return;
+    }
     this.waiting.push(done);
     if (!this.inFlight) this.start();
+  }
+
+  /** The fsync that failed, if one did: this WalSync refuses everything from then on. */
+  get failure(): Error | null {
+    return this.failed;
   }
 
   private start(): void {
@@ -50,10 +79,19 @@ export class WalSync {
     this.inFlight = group;
     this.fsync(this.fd, (err) => {
       this.inFlight = null;
-      // Answered already when close() synced them itself.
-      const answer = group.splice(0);
-      for (const cb of answer) cb(err ? syncError(err) : null);
-      if (this.closing) fs.closeSync(this.fd);
+      if (err && !this.failed) this.failed = syncError(err);
+      // Answered already when close() synced them itself. After a failure the commits that
+      // waited behind this fsync are refused too (see afterCommit).
+      const answer = this.failed ? [...group.splice(0), ...this.waiting.splice(0)] : group.splice(0);
+      for (const cb of answer) {
+        // A callback that throws must not stop the others, nor escape into libuv (an uncaught exception).
+        try {
+          cb(this.failed);
+        } catch {
+          /* the waiter's own error; it reports its own */
+        }
+      }
+      if (this.closing) this.releaseFile();
       else if (this.waiting.length) this.start();
     });
   }
@@ -67,12 +105,21 @@ export class WalSync {
     this.closing = true;
     const group = [...(this.inFlight?.splice(0) ?? []), ...this.waiting.splice(0)];
     let err: Error | null = null;
-    try {
-      if (group.length) fs.fsyncSync(this.fd);
-    } catch (e) {
-      err = syncError(e as NodeJS.ErrnoException);
-    }
+    if (this.failed) err = this.failed;
+    else
+      try {
+        if (group.length) fs.fsyncSync(this.fd);
+      } catch (e) {
+        err = this.failed = syncError(e as NodeJS.ErrnoException);
+      }
     for (const cb of group) cb(err);
-    if (!this.inFlight) fs.closeSync(this.fd);
+    if (!this.inFlight) this.releaseFile();
+  }
+
+  /** Closes the descriptor once (a callback may close the store while its fsync is being answered). */
+  private releaseFile(): void {
+    if (this.fdClosed) return;
+    this.fdClosed = true;
+    closeQuietly(this.fd);
   }
 }

@@ -51,6 +51,11 @@ export interface SessionCacheOptions {
    */
   expiryMs: number;
   clock?: Clock;
+  /**
+   * Whether the Cloud is reachable, as last told (default false, until a cloud_status says):
+   * a cache opened again after a disk fault carries on as before, without closing batches.
+   */
+  cloudReachable?: boolean;
 }
 
 /** A site has at most 99 scales a gateway; far more keys means something else is sending. */
@@ -143,6 +148,7 @@ export class SessionCache {
       all: db.prepare('SELECT * FROM sessions ORDER BY device_id'),
     };
     this.batches = new OfflineBatches(db, o.siteId);
+    this.cloudReachable = o.cloudReachable ?? false;
   }
 
   get isCloudReachable(): boolean {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { SqliteDatabase } from '../db/database';
+import { isDiskFault, type SqliteDatabase } from '../db/database';
 import { WalSync, type Fsync } from '../db/wal-sync';
 import { EventLog, validateStorableEvent, type AckResult, type AckWrite, type PendingRow, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
@@ -38,6 +38,8 @@ export interface StoreServiceOptions {
   clock?: Clock;
   /** The fsync of the write-ahead log (tests hold or fail it). */
   fsync?: Fsync;
+  /** Who runs this service (the node's name), for the message a second store on the database gets. */
+  name?: string;
 }
 
 export interface CloudMessage {
@@ -82,6 +84,13 @@ export interface ServiceEvents {
   cloud: [message: CloudMessage];
   failed: [info: { localEventId: string; reason: string }];
   warning: [message: string];
+  /**
+   * The disk under the database failed (isDiskFault, or an fsync of the WAL): emitted once.
+   * From then on every event is refused; whoever runs the service closes it and opens the
+   * database again (nodes/shared/startup.ts). Timers and callbacks of this service report here
+   * instead of throwing.
+   */
+  fault: [err: Error];
 }
 
 interface Waiting {
@@ -100,8 +109,16 @@ export function freeDiskBytes(file: string): number | null {
   }
 }
 
-/** Store services per database: with two, each also sends the other's events (read back). */
+/** Store services per database: with two, the live rows are read back from the table (the sender sends both's). */
 const servicesOn = new WeakMap<SqliteDatabase, number>();
+
+/**
+ * The store services of each database file, oldest first: the first one is the only one that
+ * sends to the Cloud. Two senders on one database would each send every pending event (and
+ * each resend on its own timeouts). The others store, answer `ack`, and apply the Cloud's acks;
+ * they say which one sends. When the sender closes, the next one takes over.
+ */
+const senders = new Map<string, StoreService[]>();
 
 export class StoreService extends EventEmitter<ServiceEvents> {
   readonly store: EventLog;
@@ -118,6 +135,11 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   private acks: AckWrite[] = [];
   private acksScheduled = false;
   private closed = false;
+  /** The disk fault this service hit (see the `fault` event), or null. */
+  private faulted: Error | null = null;
+  /** The last counts read, shown while a read fails. */
+  private lastCounts = { pending: 0, failed: 0, synced: null as number | null, oldestPendingStoredAt: null as number | null };
+  private readonly fileKey: string | null;
   lastWriteError: string | null = null;
   /** Since this service started: events newly stored, acknowledged by the Cloud, rejected. */
   readonly totals = { stored: 0, delivered: 0, failed: 0 };
@@ -141,10 +163,50 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const wal = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
     this.walSync = full && wal && !db.memory ? new WalSync(`${db.name}-wal`, o.fsync) : null;
     servicesOn.set(db, (servicesOn.get(db) ?? 0) + 1);
+    this.fileKey = db.memory ? null : path.resolve(db.name);
+    if (this.fileKey) {
+      const list = senders.get(this.fileKey) ?? [];
+      list.push(this);
+      senders.set(this.fileKey, list);
+    }
   }
 
   get connected(): boolean {
     return this.outbox.isConnected;
+  }
+
+  /** Whether this service sends to the Cloud (the first store service on its database does). */
+  get isSender(): boolean {
+    return !this.fileKey || senders.get(this.fileKey)?.[0] === this;
+  }
+
+  /** The name of the service that sends for this database, when it is not this one. */
+  get sender(): string | null {
+    if (this.isSender || !this.fileKey) return null;
+    return senders.get(this.fileKey)?.[0]?.o.name ?? 'another event-store';
+  }
+
+  /** The disk fault this service hit, or null. */
+  get fault(): Error | null {
+    return this.faulted;
+  }
+
+  /**
+   * An error from a timer or callback: a disk fault is reported once on `fault` (the service
+   * refuses events from then on), anything else as a warning. Never thrown: an exception
+   * thrown on a timer would take Node-RED down.
+   */
+  private report(err: unknown, what: string): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (this.closed) return;
+    if (isDiskFault(e) || !this.db.open) {
+      if (this.faulted) return;
+      this.faulted = e;
+      this.lastWriteError = `disk fault: ${e.message}`;
+      this.emit('fault', e);
+    } else {
+      this.emit('warning', `${what}: ${e.message}`);
+    }
   }
 
   /**
@@ -157,6 +219,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const problem = validateStorableEvent(event);
     if (problem) return Promise.reject(new Error(`event not stored: ${problem}`));
     if (this.closed) return Promise.reject(new Error('event not stored: the store is closed'));
+    if (this.faulted) return Promise.reject(new Error(`event not stored: the disk failed (${this.faulted.message})`));
     return new Promise((resolve, reject) => {
       this.queue.push({ event: event as StorableEvent, resolve, reject });
       if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), this.o.groupDelayMs ?? 1);
@@ -189,6 +252,14 @@ export class StoreService extends EventEmitter<ServiceEvents> {
         const err = e as Error & { code?: string };
         this.lastWriteError = err.code === 'SQLITE_FULL' ? `disk or database full (${err.message})` : err.message;
         for (const w of group) w.reject(new Error(`event ${w.event.localEventId} not stored: ${this.lastWriteError}`));
+        if (isDiskFault(err) || !this.db.open) {
+          // The rest of the queue is refused too: this connection is given up.
+          this.report(err, 'write');
+          for (const w of this.queue.splice(0)) w.reject(new Error(`event ${w.event.localEventId} not stored: ${this.lastWriteError}`));
+          alone.length = 0;
+          acks = [];
+          break;
+        }
         // The acks are not what failed, most likely: they get a transaction of their own below.
         alone.push(...acks);
         acks = [];
@@ -199,8 +270,13 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       acks = [];
       const settle = (err: Error | null): void => {
         if (err) {
-          this.lastWriteError = err.message;
           for (const w of group) w.reject(new Error(`event ${w.event.localEventId} not confirmed on disk: ${err.message}`));
+          // A failed fsync is a disk fault whatever its code: what the kernel could not write may be gone.
+          if (!this.faulted && !this.closed) {
+            this.faulted = err;
+            this.lastWriteError = err.message;
+            this.emit('fault', err);
+          }
           return;
         }
         group.forEach((w, i) => {
@@ -217,7 +293,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       });
     }
     alone.push(...acks);
-    if (alone.length) this.writeAcks(alone);
+    if (alone.length && !this.faulted) this.writeAcks(alone);
     this.pump(this.soleWriter() ? stored : []);
   }
 
@@ -232,19 +308,44 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     if (connected === this.outbox.isConnected) return;
     this.outbox.setConnected(connected);
     if (!connected) return;
+    this.announceAndPump();
+  }
+
+  /** On connect (or on becoming the sender): batch starts, batch ends, the backlog. */
+  private announceAndPump(): void {
+    if (!this.isSender || !this.outbox.isConnected || this.faulted) return;
+    try {
+      this.sendStarts();
+      this.sendEnds();
+    } catch (err) {
+      this.report(err, 'offline batch announcements');
+      return;
+    }
+    this.pump();
+  }
+
+  private sendStarts(): void {
     const now = this.now();
     for (const b of this.batches.unsentStarts()) {
       this.batches.markStartSent(b.batchId, now);
       this.emit('cloud', { topic: 'offline_batch_start', payload: { ...this.batches.startPayload(b) } });
     }
-    this.sendEnds();
-    this.pump();
   }
 
-  /** Sends what the window has room for, oldest first. */
+  /**
+   * Sends what the window has room for, oldest first. Only the sender sends (see `senders`).
+   * A read that fails is reported (the `fault` event), never thrown: this runs on timers.
+   */
   pump(stored: PendingRow[] = []): void {
-    if (!this.outbox.isConnected) return;
-    for (const page of this.outbox.take(this.clock.mono(), stored)) {
+    if (!this.outbox.isConnected || this.faulted || this.closed || !this.isSender) return;
+    let pages: PendingRow[][];
+    try {
+      pages = this.outbox.take(this.clock.mono(), stored);
+    } catch (err) {
+      this.report(err, 'reading the backlog');
+      return;
+    }
+    for (const page of pages) {
       if (page.length === 1) this.emit('cloud', { topic: 'event', payload: page[0].event });
       else this.emit('cloud', { topic: 'event_batch', payload: { events: page.map((r) => r.event) } });
     }
@@ -254,7 +355,8 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   batchStart(payload: unknown): void {
     const start = batchAnnouncementFrom('offline_batch_start', payload);
     const id = start.batchId;
-    if (!this.outbox.isConnected) return;
+    // Not the sender: the sender announces it (its timer looks for unsent batches, see expireAcks).
+    if (!this.outbox.isConnected || !this.isSender) return;
     if (this.batches.get(id)) this.batches.markStartSent(id, this.now());
     this.emit('cloud', { topic: 'offline_batch_start', payload: start });
   }
@@ -263,6 +365,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   batchEnd(payload: unknown): void {
     const end = batchAnnouncementFrom('offline_batch_end', payload);
     const id = end.batchId;
+    if (!this.isSender) return;
     if (!this.batches.get(id)) {
       // Not a batch of this database: still report what this store holds for it.
       if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...end, ...this.store.batchTotals(id) } });
@@ -273,7 +376,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   }
 
   private sendEnds(): void {
-    if (!this.outbox.isConnected) return;
+    if (!this.outbox.isConnected || !this.isSender) return;
     const now = this.now();
     for (const b of this.batches.unsentEnds()) {
       this.batches.markEndSent(b.batchId, now);
@@ -305,7 +408,11 @@ export class StoreService extends EventEmitter<ServiceEvents> {
    */
   flushAcks(): void {
     this.acksScheduled = false;
-    if (this.flushTimer || !this.acks.length) return;
+    if (this.flushTimer || !this.acks.length || this.closed) return;
+    if (this.faulted) {
+      this.acks = []; // not written: the events stay pending and go out again after the reopen
+      return;
+    }
     this.writeAcks(this.takeAcks());
     this.pump();
   }
@@ -321,6 +428,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       this.settleAcks(acks, this.store.writeGroup([], acks, this.now(), false).acked);
     } catch (err) {
       this.settleAcks(acks, null, err as Error);
+      if (isDiskFault(err) || !this.db.open) this.report(err, 'writing acks');
     }
   }
 
@@ -368,10 +476,22 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     return n;
   }
 
-  /** Re-queues events whose ack did not come in time; called on a timer. */
+  /**
+   * Re-queues events whose ack did not come in time; called on a timer. With other store
+   * services on the database the sender also sends, from here, what they stored and the
+   * batches they were told of (it is not told when they store).
+   */
   expireAcks(): number {
     const n = this.outbox.expire(this.clock.mono());
-    if (n) this.pump();
+    if (!this.soleWriter() && this.isSender && this.outbox.isConnected && !this.faulted) {
+      try {
+        this.sendStarts();
+        this.sendEnds();
+      } catch (err) {
+        this.report(err, 'offline batch announcements');
+      }
+      this.pump();
+    } else if (n) this.pump();
     return n;
   }
 
@@ -379,7 +499,16 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   figures(light = false): StoreFigures {
     this.flushAcks(); // the figures count every ack received so far
     const now = this.now();
-    const c = this.store.counts(!light);
+    let c = this.lastCounts;
+    if (!this.faulted && this.db.open) {
+      try {
+        c = this.lastCounts = this.store.counts(!light);
+      } catch (err) {
+        // Shown with the last counts and the fault as an alarm; never thrown (this runs on timers).
+        this.report(err, 'reading the figures');
+        if (!this.lastWriteError) this.lastWriteError = `cannot read the database: ${(err as Error).message}`;
+      }
+    }
     const file = this.db.name;
     let databaseBytes = 0;
     for (const f of [file, `${file}-wal`]) {
@@ -428,11 +557,37 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     return { path: file, totalPages: r.totalPages };
   }
 
-  /** Writes what is queued and refuses what comes after. */
+  /** Writes what is queued (on a faulted service: refuses it) and refuses what comes after. */
   close(): void {
-    this.flush(); // the acks too
-    this.walSync?.close();
-    if (!this.closed) servicesOn.set(this.db, (servicesOn.get(this.db) ?? 1) - 1);
+    if (this.faulted) {
+      if (this.flushTimer) clearTimeout(this.flushTimer);
+      this.flushTimer = null;
+      for (const w of this.queue.splice(0)) w.reject(new Error(`event ${w.event.localEventId} not stored: the disk failed (${this.faulted.message})`));
+      this.acks = [];
+    } else {
+      this.flush(); // the acks too
+    }
+    try {
+      this.walSync?.close();
+    } catch {
+      /* the WAL file's descriptor on a dead disk: released either way */
+    }
+    if (!this.closed) {
+      servicesOn.set(this.db, (servicesOn.get(this.db) ?? 1) - 1);
+      const list = this.fileKey ? senders.get(this.fileKey) : undefined;
+      if (list) {
+        const wasSender = list[0] === this;
+        list.splice(list.indexOf(this), 1);
+        if (!list.length) senders.delete(this.fileKey!);
+        else if (wasSender) {
+          // The next one sends from now on: from the oldest pending event, as after a connect.
+          const next = list[0];
+          next.outbox.rescan();
+          next.emit('warning', `now sends this database's events to the Cloud (${this.o.name ?? 'the sender'} closed)`);
+          next.announceAndPump();
+        }
+      }
+    }
     this.closed = true;
     this.removeAllListeners();
   }

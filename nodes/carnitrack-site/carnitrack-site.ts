@@ -7,7 +7,10 @@ import { track, trackBroken } from '../shared/live-registry';
 type SiteDef = NodeDef & { siteId?: string; siteName?: string; databasePath?: string; durability?: string };
 
 export = function register(RED: NodeAPI): void {
-  function CarnitrackSiteNode(this: Node & { site: SiteSettings | null; problem: string | null; lease(): Lease }, config: SiteDef): void {
+  function CarnitrackSiteNode(
+    this: Node & { site: SiteSettings | null; problem: string | null; lease(o?: { mustExist?: boolean }): Lease },
+    config: SiteDef,
+  ): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
@@ -41,9 +44,9 @@ export = function register(RED: NodeAPI): void {
         })
       : trackBroken(node, node.problem ?? '');
 
-    node.lease = () => {
+    node.lease = (o) => {
       if (!node.site) throw new Error(node.problem ?? 'site not configured');
-      return acquireDatabase(node.site.databaseFile, node.site.durability);
+      return acquireDatabase(node.site.databaseFile, node.site.durability, o);
     };
 
     node.on('close', (_removed: boolean, done: () => void) => {

@@ -14,6 +14,9 @@ import { onInput, payloadObject } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { startOnSite } from '../shared/startup';
+import { siteOf } from '../shared/site-node';
+import { markBroken, type Lease } from '../../lib/db/database-pool';
+import { isDiskFault } from '../../lib/db/database';
 import { registerAdminRoutes } from '../shared/admin-routes';
 
 type CloudLinkDef = NodeDef & Record<string, unknown> & { site?: string; url?: string; tls?: string };
@@ -83,6 +86,8 @@ export = function register(RED: NodeAPI): void {
         tls: Boolean(config.tls),
         ackOutput: cfg!.ackOutput,
       }),
+      // The link needs the database only for its edge id: a disk fault must not drop the Cloud link.
+      holdLease: false,
     });
     let client = started.part;
     if (!client) status.set({ fill: 'red', shape: 'ring', text: statusKey('cloud-link.status.not-running') });
@@ -100,7 +105,6 @@ export = function register(RED: NodeAPI): void {
 
     if (client) {
       const c = client;
-      const l = started.lease!;
       let wasConnected = false;
       const outages = new OutageLog();
       c.on('status', (s) => {
@@ -119,8 +123,21 @@ export = function register(RED: NodeAPI): void {
         if (line) (line.level === 'warn' ? node.warn : node.log).call(node, RED._(`cloud-link.log.${line.key}`, { url, ...line.params }));
       });
       c.on('edge-id', (edgeId) => {
-        saveEdgeId(l.db, edgeId);
-        node.log(RED._('cloud-link.log.edge-id', { edgeId }));
+        // On a lease of its own for this one write; a failing disk costs the saved id (the
+        // Cloud's register answer gives it again), never the link or the process.
+        let lease: Lease | null = null;
+        try {
+          const site = siteOf(RED, config.site);
+          if (typeof site === 'string') throw new Error(site);
+          lease = site.lease();
+          saveEdgeId(lease.db, edgeId);
+          node.log(RED._('cloud-link.log.edge-id', { edgeId }));
+        } catch (err) {
+          if (lease && isDiskFault(err)) markBroken(lease.db, err as Error);
+          node.warn(RED._('cloud-link.errors.edge-id-not-saved', { edgeId, error: (err as Error).message }));
+        } finally {
+          lease?.release();
+        }
       });
       const grouped = cfg!.ackOutput === 'grouped';
       c.on('message', (type, payload) => {

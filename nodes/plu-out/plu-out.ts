@@ -5,7 +5,7 @@ import { parsePluOutSettings } from '../../lib/plu/settings';
 import { Debounced } from '../../lib/util/debounce';
 import { toPluItem } from '../../lib/plu/plu-item';
 import { writeFileAtomic } from '../../lib/util/atomic-write';
-import { startOnSite } from '../shared/startup';
+import { startOnSite, type Started } from '../shared/startup';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
@@ -18,22 +18,42 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, config);
     const node = this;
     const status = new ThrottledStatus((s: NodeStatus) => node.status(s), 250);
+    /** The scale's file is written from the catalogue once it is open again after a disk fault. */
+    let writeAfterReopen: Send | null = null;
     const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
     const parsed = parsePluOutSettings(config, userDir);
     const cfg = parsed.settings;
     let lastFileAt: Date | null = null;
     let lastError: string | null = null;
-    const started = startOnSite(RED, node, 'plus', config.site, parsed.errors, {
+    const started: Started<PluCatalog> = startOnSite(RED, node, 'plus', config.site, parsed.errors, {
       open: (lease) => new PluCatalog(lease.db),
       resolved: () => ({ file: cfg!.file, encoding: cfg!.format.encoding, debounceS: cfg!.debounceMs / 1000 }),
+      // The catalogue has nothing of its own to tie (every use goes through started.part); a
+      // write that was due while the disk was away is done now.
+      bind: () => {
+        const due = writeAfterReopen;
+        writeAfterReopen = null;
+        if (due) setImmediate(() => writeNow(due));
+        return () => undefined;
+      },
+      status: (s) => status.set(s),
     });
-    let catalog = started.part;
     const file = cfg?.file ?? '';
     const format = cfg?.format as FormatOptions;
 
     const showStatus = (): void => {
-      if (!catalog) return status.set({ fill: 'red', shape: 'ring', text: statusKey('plu-out.status.not-running') });
-      const count = catalog.count();
+      const catalog = started.part;
+      if (!catalog) {
+        if (!started.down) status.set({ fill: 'red', shape: 'ring', text: statusKey('plu-out.status.not-running') });
+        return;
+      }
+      let count: number;
+      try {
+        count = catalog.count();
+      } catch (err) {
+        started.fault(err);
+        return;
+      }
       if (lastError) return status.set({ fill: 'red', shape: 'dot', text: statusKey('plu-out.status.write-failed') });
       const text = lastFileAt
         ? statusKey('plu-out.status.written', { count, when: lastFileAt.toTimeString().slice(0, 8) })
@@ -43,8 +63,21 @@ export = function register(RED: NodeAPI): void {
 
     /** Writes the file from the catalogue now; invalid items are left out and reported. */
     const writeNow = (send: Send): void => {
-      if (!catalog) return;
-      const { bytes, count, errors } = formatPluFile(catalog.all(), format);
+      const catalog = started.part;
+      if (!catalog) {
+        if (started.down) writeAfterReopen = send;
+        return;
+      }
+      let items: PluItem[];
+      try {
+        items = catalog.all();
+      } catch (err) {
+        // Runs on the debounce timer: a disk fault closes the catalogue and the write waits for the reopen.
+        if (started.fault(err)) writeAfterReopen = send;
+        else node.error(RED._('plu-out.errors.write', { file, error: (err as Error).message }));
+        return;
+      }
+      const { bytes, count, errors } = formatPluFile(items, format);
       try {
         writeFileAtomic(file, bytes);
         lastFileAt = new Date();
@@ -72,7 +105,8 @@ export = function register(RED: NodeAPI): void {
     onInput<NodeMessageInFlow>(
       node,
       (msg, send) => {
-        if (!catalog) throw new Error(RED._('plu-out.errors.not-running'));
+        const catalog = started.part;
+        if (!catalog) throw new Error(started.down ? RED._('plu-out.errors.down', { error: started.down }) : RED._('plu-out.errors.not-running'));
         const now = Date.now();
         const topic = String(msg.topic ?? '');
         switch (topic) {
@@ -111,7 +145,7 @@ export = function register(RED: NodeAPI): void {
         writes.schedule(send);
       },
       (err) => {
-        lastError = err.message;
+        if (!started.fault(err)) lastError = err.message;
         showStatus();
       },
     );
@@ -121,7 +155,6 @@ export = function register(RED: NodeAPI): void {
       // A change not yet written goes to disk now: the scale's file must match the catalogue.
       writes.flush({ value: () => undefined });
       started.release();
-      catalog = null;
       done();
     });
 

@@ -1,8 +1,8 @@
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
 import { SessionCache, SESSION_TOPICS, type SessionTopic } from '../../lib/sessions/session-cache';
 import type { BatchMessage } from '../../lib/batches/offline-batches';
 import { parseSessionCacheSettings, SHIFT_HOURS } from '../../lib/sessions/settings';
-import { startOnSite } from '../shared/startup';
+import { startOnSite, type Started } from '../shared/startup';
 import { onInput, payloadObject, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
@@ -18,7 +18,11 @@ export = function register(RED: NodeAPI): void {
   function SessionCacheNode(this: Node, config: SessionCacheDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    const status = new ThrottledStatus((s) => node.status(s), 250);
+    const status = new ThrottledStatus(
+      (s) => node.status(s),
+      250,
+      (err) => setImmediate(() => started.fault(err)), // later: `started` is not set while the first bind runs
+    );
     const parsed = parseSessionCacheSettings(config);
     const expiryHours = parsed.settings?.expiryHours ?? 0;
     // Output 2, for people watching: a sample of the tagged events, never a queue of them.
@@ -27,20 +31,32 @@ export = function register(RED: NodeAPI): void {
     const live = new LiveView<Record<string, unknown>>(parsed.settings?.liveRate ?? 0, (_device, payload) =>
       node.send([null, { topic: 'live_weight', payload: structuredClone(payload) }]),
     );
-    const started = startOnSite(RED, node, 'caches', config.site, parsed.errors, {
-      open: (lease, site) => new SessionCache(lease.db, { siteId: site.siteId, expiryMs: expiryHours * HOUR }),
+    /** The last cloud_status: a cache opened again after a disk fault starts from it. */
+    let cloudReachable = false;
+    const statusOf = (cache: SessionCache): NodeStatus => {
+      if (cache.isCloudReachable)
+        return { fill: 'green', shape: 'dot', text: statusKey('session-cache.status.sessions', { count: cache.sessions(Date.now()).length }) };
+      return { fill: 'yellow', shape: 'ring', text: statusKey('session-cache.status.offline', { count: cache.openBatches().length }) };
+    };
+    const started: Started<SessionCache> = startOnSite(RED, node, 'caches', config.site, parsed.errors, {
+      open: (lease, site) => new SessionCache(lease.db, { siteId: site.siteId, expiryMs: expiryHours * HOUR, cloudReachable }),
       resolved: (site) => ({ siteId: site.siteId, expiryHours, liveRate: live.perSecond }),
+      // Nothing of the cache's own to tie: every use goes through started.part. The status is computed later, on the status timer.
+      bind: (cache) => {
+        status.set(() => statusOf(cache));
+        return () => undefined;
+      },
+      status: (s) => status.set(s),
     });
-    let cache = started.part;
-    if (cache && expiryHours < SHIFT_HOURS) node.warn(RED._('session-cache.errors.short-expiry', { hours: expiryHours, shift: SHIFT_HOURS }));
+    if (started.part && expiryHours < SHIFT_HOURS) node.warn(RED._('session-cache.errors.short-expiry', { hours: expiryHours, shift: SHIFT_HOURS }));
 
     const showStatus = (): void => {
-      if (!cache) return status.set({ fill: 'red', shape: 'ring', text: statusKey('session-cache.status.not-running') });
-      status.set(() => {
-        if (cache!.isCloudReachable)
-          return { fill: 'green', shape: 'dot', text: statusKey('session-cache.status.sessions', { count: cache!.sessions(Date.now()).length }) };
-        return { fill: 'yellow', shape: 'ring', text: statusKey('session-cache.status.offline', { count: cache!.openBatches().length }) };
-      });
+      const cache = started.part;
+      if (!cache) {
+        if (!started.down) status.set({ fill: 'red', shape: 'ring', text: statusKey('session-cache.status.not-running') });
+        return;
+      }
+      status.set(() => statusOf(cache));
     };
 
     const sendBatches = (send: Send, messages: BatchMessage[]): void => {
@@ -50,9 +66,26 @@ export = function register(RED: NodeAPI): void {
     onInput<NodeMessageInFlow>(
       node,
       (msg, send) => {
-        if (!cache) throw new Error(RED._('session-cache.errors.not-running'));
         const now = Date.now();
         const topic = String(msg.topic ?? '');
+        if (topic === 'cloud_status' && typeof payloadObject(msg).connected === 'boolean') cloudReachable = payloadObject(msg).connected as boolean;
+        const cache = started.part;
+        if (!cache) {
+          if (started.down && topic === 'cloud_status') return; // kept above for the reopened cache
+          if (started.down && topic === 'event') {
+            // Down after a disk fault: the event cannot be tagged, so it is not stored. event-store
+            // passes this not_stored on to dp401-in, which forgets the weighing: no OK, the scale
+            // keeps it and its resend is stored as new once the disk answers again.
+            const event = payloadObject(msg);
+            const nack: Record<string, unknown> = {
+              topic: 'not_stored',
+              payload: { localEventId: event.localEventId, deviceId: event.deviceId, error: `session-cache: ${started.down}` },
+            };
+            if ((msg as { _session?: unknown })._session) nack._session = (msg as { _session?: unknown })._session;
+            send(nack as NodeMessageInFlow);
+          }
+          throw new Error(started.down ? RED._('session-cache.errors.down', { error: started.down }) : RED._('session-cache.errors.not-running'));
+        }
         if ((SESSION_TOPICS as readonly string[]).includes(topic)) {
           const r = cache.apply(topic as SessionTopic, msg.payload, now);
           if (r.error) throw new Error(r.error);
@@ -77,7 +110,10 @@ export = function register(RED: NodeAPI): void {
         }
         showStatus();
       },
-      () => showStatus(),
+      (err) => {
+        started.fault(err); // a disk fault closes the cache and reopens it
+        showStatus();
+      },
     );
 
     node.on('close', (_removed: boolean, done: () => void) => {
@@ -86,7 +122,6 @@ export = function register(RED: NodeAPI): void {
       try {
         started.release();
       } finally {
-        cache = null;
         done();
       }
     });

@@ -1,6 +1,6 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, RequestHandler } from 'express';
-import { live, findLive, livePart, broken, resolvedSettings, NODE_TYPE, type Kind, type PartOf } from './live-registry';
+import { live, findLive, livePart, broken, faults, resolvedSettings, NODE_TYPE, type Kind, type LiveEntry, type PartOf } from './live-registry';
 import { currentProblems } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
 import { MAX_RECENT, type SyncState } from '../../lib/store/event-log';
@@ -60,6 +60,8 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     if (!gateways.length && !stores.length) problems.push('no CarniTrack nodes are running');
     for (const g of gateways) if (!g.part.isListening) problems.push(`${g.name}: not listening on port ${g.part.settings.port}`);
     for (const s of stores) if (s.part.lastWriteError) problems.push(`${s.name}: ${s.part.lastWriteError}`);
+    // Nodes whose part was closed after a disk fault and is being reopened (nodes/shared/startup.ts).
+    for (const f of faults.values()) problems.push(`${f.name}: disk fault: ${f.error} (${f.type} reopens the database by itself, try ${f.attempt})`);
     res.status(problems.length ? 503 : 200).json({
       status: problems.length ? 'unhealthy' : 'ok',
       problems,
@@ -118,7 +120,11 @@ export function registerAdminRoutes(RED: NodeAPI): void {
   app.post(
     '/carnitrack/stores/:id/retry-failed',
     write,
-    json((req) => ({ requeued: running('stores', req).retryFailed() })),
+    json((req) => {
+      const e = live.stores.get(String(req.params.id));
+      if (!e) running('stores', req); // the 404
+      return { requeued: reading(e!, (p) => p.retryFailed()) };
+    }),
   );
 
   app.post(
@@ -158,8 +164,8 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       return [...live.caches.values()].map((c) => ({
         nodeId: c.nodeId,
         cloudReachable: c.part.isCloudReachable,
-        sessions: c.part.sessions(now).map((x) => isoTimes(x, ['updatedAt'])),
-        openBatches: c.part.openBatches().map((b) => isoTimes(b, ['startSentAt', 'endSentAt'])),
+        sessions: reading(c, (p) => p.sessions(now)).map((x) => isoTimes(x, ['updatedAt'])),
+        openBatches: reading(c, (p) => p.openBatches()).map((b) => isoTimes(b, ['startSentAt', 'endSentAt'])),
       }));
     }),
   );
@@ -178,7 +184,12 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       const filter = { deviceId: q.device, cloudSessionId: q.session, offlineBatchId: q.batch, syncState: state, limit };
       return Promise.all(
         [...live.stores.values()].map(async (s) =>
-          (await runInSteps(s.part.store.search(filter))).map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
+          (
+            await runInSteps(s.part.store.search(filter)).catch((err: unknown) => {
+              s.fault?.(err);
+              throw err;
+            })
+          ).map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
         ),
       ).then((perStore) => perStore.flat());
     }),
@@ -189,10 +200,20 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     read,
     json(() =>
       [...live.stores.values()].flatMap((s) =>
-        s.part.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...s.part.store.batchTotals(b.batchId) })),
+        reading(s, (p) => p.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...p.store.batchTotals(b.batchId) }))),
       ),
     ),
   );
+}
+
+/** Runs `read` on a live entry's part; a failure is told to its node (a disk fault closes and reopens the part), then thrown. */
+function reading<T, R>(e: LiveEntry<T>, read: (part: T) => R): R {
+  try {
+    return read(e.part);
+  } catch (err) {
+    e.fault?.(err);
+    throw err;
+  }
 }
 
 /** What /metrics reports: one family per figure, labelled by node (and scale). */

@@ -19,6 +19,20 @@ export interface LiveEntry<T> {
   name: string;
   part: T;
   resolved: ResolvedSettings;
+  /** Tell the node that using its part failed (a disk fault closes and reopens it; see startup.ts). */
+  fault?: (err: unknown) => boolean;
+}
+
+/** A node whose part was closed after a disk fault, and its next try to open it again. */
+export interface FaultedNode {
+  nodeId: string;
+  name: string;
+  type: string;
+  /** The fault, or why the last try to reopen failed. */
+  error: string;
+  attempt: number;
+  /** When the next try is (epoch ms). */
+  retryAt: number;
 }
 
 /** A node that could not start, and why: the tab names it in words. */
@@ -39,6 +53,9 @@ export const live = {
 };
 
 export const broken = new Map<string, BrokenNode>();
+
+/** Nodes down after a disk fault, reopening by themselves. */
+export const faults = new Map<string, FaultedNode>();
 
 export type Kind = keyof typeof live;
 
@@ -61,9 +78,15 @@ export function resolvedSettings(): Array<{ type: string; nodeId: string; name: 
 export type PartOf<K extends Kind> = (typeof live)[K] extends Map<string, LiveEntry<infer T>> ? T : never;
 
 /** Adds a part; returns the function that removes it (call it in close). */
-export function track<K extends Kind>(kind: K, node: { id: string; name?: string }, part: PartOf<K>, resolved: ResolvedSettings = {}): () => void {
+export function track<K extends Kind>(
+  kind: K,
+  node: { id: string; name?: string },
+  part: PartOf<K>,
+  resolved: ResolvedSettings = {},
+  fault?: (err: unknown) => boolean,
+): () => void {
   const map = live[kind] as Map<string, LiveEntry<unknown>>;
-  map.set(node.id, { nodeId: node.id, name: node.name || node.id, part, resolved });
+  map.set(node.id, { nodeId: node.id, name: node.name || node.id, part, resolved, fault });
   return () => {
     if (map.get(node.id)?.part === part) map.delete(node.id);
   };
@@ -75,6 +98,15 @@ export function trackBroken(node: { id: string; name?: string; type: string }, p
   broken.set(node.id, entry);
   return () => {
     if (broken.get(node.id) === entry) broken.delete(node.id);
+  };
+}
+
+/** Records a node down after a disk fault; returns the function that forgets it. */
+export function trackFault(node: { id: string; name?: string; type: string }, f: Pick<FaultedNode, 'error' | 'attempt' | 'retryAt'>): () => void {
+  const entry: FaultedNode = { nodeId: node.id, name: node.name || node.id, type: node.type, ...f };
+  faults.set(node.id, entry);
+  return () => {
+    if (faults.get(node.id) === entry) faults.delete(node.id);
   };
 }
 

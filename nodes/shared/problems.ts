@@ -1,4 +1,4 @@
-import { live, broken } from './live-registry';
+import { live, broken, faults } from './live-registry';
 import { OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { classifyLinkReason } from '../../lib/cloud/link-reason';
 import type { StoreFigures } from '../../lib/store/store-service';
@@ -15,6 +15,7 @@ export interface Problem {
   severity: 'error' | 'warning';
   code:
     | 'not-running'
+    | 'disk-fault'
     | 'port-in-use'
     | 'cannot-listen'
     | 'no-ok'
@@ -25,7 +26,8 @@ export interface Problem {
     | 'backlog-old'
     | 'write-failed'
     | 'failed-events'
-    | 'offline-batches';
+    | 'offline-batches'
+    | 'not-sender';
   values: Record<string, string | number>;
 }
 
@@ -36,6 +38,11 @@ export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> 
     out.push({ nodeId: e.nodeId, name: e.name, severity, code, values });
   };
   for (const b of broken.values()) add(b, 'error', 'not-running', { type: b.type, problem: b.problem });
+  const diskFault = (e: { nodeId: string; name: string; fault?: (err: unknown) => boolean }, err: unknown): void => {
+    // Reading the part failed: a disk fault closes it and it lists itself below from now on.
+    if (e.fault?.(err)) return;
+    add(e, 'error', 'disk-fault', { error: (err as Error).message, attempt: 0, retryS: 0 });
+  };
   for (const g of live.gateways.values()) {
     const gw = g.part;
     const bindErr = gw.lastBindError;
@@ -56,15 +63,26 @@ export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> 
   }
   for (const st of live.stores.values()) {
     const fig = storeFigures.get(st.nodeId) ?? st.part.figures(true);
+    if (st.part.sender) add(st, 'warning', 'not-sender', { sender: st.part.sender });
     for (const a of fig.alarmCodes) {
       const { code, ...values } = a;
       add(st, code === 'backlog-old' ? 'warning' : 'error', code, values);
     }
     if (fig.failed) add(st, 'warning', 'failed-events', { count: fig.failed });
   }
-  for (const c of live.caches.values()) {
-    const open = c.part.openBatches().length;
-    if (!c.part.isCloudReachable) add(c, 'warning', 'offline-batches', { count: open });
+  for (const c of [...live.caches.values()]) {
+    if (c.part.isCloudReachable) continue;
+    let open: number;
+    try {
+      open = c.part.openBatches().length;
+    } catch (err) {
+      diskFault(c, err);
+      continue;
+    }
+    add(c, 'warning', 'offline-batches', { count: open });
   }
+  const now = Date.now();
+  for (const f of faults.values())
+    add(f, 'error', 'disk-fault', { error: f.error, attempt: f.attempt, retryS: Math.max(0, Math.round((f.retryAt - now) / 1000)) });
   return out.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
 }

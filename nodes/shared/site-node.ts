@@ -7,8 +7,8 @@ export interface SiteConfigNode extends Node {
   /** null when the site's settings are invalid or its database cannot be opened. */
   readonly site: SiteSettings | null;
   readonly problem: string | null;
-  /** A lease on the shared site database; release it in the user's close handler. */
-  lease(): Lease;
+  /** A lease on the shared site database; release it in the user's close handler. `mustExist`: see openDatabase. */
+  lease(o?: { mustExist?: boolean }): Lease;
 }
 
 /** The site a node is configured with, or the reason there is none. */

@@ -15,6 +15,12 @@ export class ThrottledStatus {
   constructor(
     private readonly apply: (s: NodeStatus) => void,
     private readonly intervalMs: number,
+    /**
+     * A status computed on this class's timer may read the database: what it throws goes here
+     * (a disk fault reaches the node's supervisor), never out of the timer, where it would take
+     * Node-RED down. Without it the error is dropped with the status.
+     */
+    private readonly onError?: (err: unknown) => void,
   ) {}
 
   /** A status, or a function computing it when it is due. */
@@ -39,7 +45,13 @@ export class ThrottledStatus {
     const compute = this.pending;
     this.pending = null;
     if (!compute || this.stopped) return;
-    const s = compute();
+    let s: NodeStatus;
+    try {
+      s = compute();
+    } catch (err) {
+      this.onError?.(err);
+      return;
+    }
     this.lastAt = performance.now();
     const key = JSON.stringify(s);
     if (key === this.lastText) return;
