@@ -1,7 +1,7 @@
 import type { NodeAPI } from 'node-red';
 import type { Request, Response, RequestHandler } from 'express';
-import { live, findLive, livePart, broken, faults, resolvedSettings, NODE_TYPE, type Kind, type LiveEntry, type PartOf } from './live-registry';
-import { currentProblems } from './problems';
+import { live, findLive, livePart, broken, resolvedSettings, NODE_TYPE, type Kind, type LiveEntry, type PartOf } from './live-registry';
+import { currentProblems, problemText } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
 import { MAX_RECENT, type SyncState } from '../../lib/store/event-log';
 import { runInSteps } from '../../lib/util/steps';
@@ -53,18 +53,17 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       );
     };
 
+  // Unhealthy whenever the tab shows an error-level problem (a node that could not start or lost
+  // its disk, a scale port not listening, weighings waiting for OK, the store refusing writes,
+  // the disk full, the API key refused): the plant learns the same truth from both.
   app.get('/carnitrack/health', (_req: Request, res: Response) => {
-    const gateways = [...live.gateways.values()];
-    const stores = [...live.stores.values()];
-    const problems: string[] = [];
-    if (!gateways.length && !stores.length) problems.push('no CarniTrack nodes are running');
-    for (const g of gateways) if (!g.part.isListening) problems.push(`${g.name}: not listening on port ${g.part.settings.port}`);
-    for (const s of stores) if (s.part.lastWriteError) problems.push(`${s.name}: ${s.part.lastWriteError}`);
-    // Nodes whose part was closed after a disk fault and is being reopened (nodes/shared/startup.ts).
-    for (const f of faults.values()) problems.push(`${f.name}: disk fault: ${f.error} (${f.type} reopens the database by itself, try ${f.attempt})`);
+    const all = currentProblems();
+    const problems = all.filter((p) => p.severity === 'error').map(problemText);
+    if (!live.gateways.size && !live.stores.size && !problems.length) problems.push('no CarniTrack nodes are running');
     res.status(problems.length ? 503 : 200).json({
       status: problems.length ? 'unhealthy' : 'ok',
       problems,
+      warnings: all.filter((p) => p.severity === 'warning').map(problemText),
       cloudConnected: [...live.links.values()].some((l) => l.part.isConnected),
       uptimeS: Math.round((Date.now() - started) / 1000),
     });

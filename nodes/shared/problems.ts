@@ -2,6 +2,8 @@ import { live, broken, faults } from './live-registry';
 import { OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { classifyLinkReason } from '../../lib/cloud/link-reason';
 import type { StoreFigures } from '../../lib/store/store-service';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /**
  * What is wrong with the running CarniTrack nodes, as codes with figures: the editor's tab
@@ -85,4 +87,26 @@ export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> 
   for (const f of faults.values())
     add(f, 'error', 'disk-fault', { error: f.error, attempt: f.attempt, retryS: Math.max(0, Math.round((f.retryAt - now) / 1000)) });
   return out.sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1));
+}
+
+interface SidebarCatalog {
+  'carnitrack-sidebar': { problem: Record<string, string>; why: Record<string, string> };
+}
+
+let english: SidebarCatalog['carnitrack-sidebar'] | null = null;
+
+/**
+ * A problem in the words the CarniTrack tab shows in English (the same catalogue), naming its
+ * node: for /carnitrack/health and logs, which have no editor to word them.
+ */
+export function problemText(p: Problem): string {
+  if (!english) {
+    // dist/nodes/shared → dist/plugins/carnitrack-sidebar/locales/en-US (as the build lays them out).
+    const file = path.join(__dirname, '..', '..', 'plugins', 'carnitrack-sidebar', 'locales', 'en-US', 'carnitrack-sidebar.json');
+    english = (JSON.parse(fs.readFileSync(file, 'utf8')) as SidebarCatalog)['carnitrack-sidebar'];
+  }
+  const values: Record<string, string | number> = { ...p.values };
+  if (p.code === 'cloud-down') values.why = english.why[String(values.why)] ?? String(values.why);
+  const template = english.problem[p.code] ?? p.code;
+  return `${p.name}: ${template.replace(/__([A-Za-z]+)__/g, (_m, k: string) => String(values[k] ?? ''))}`;
 }
