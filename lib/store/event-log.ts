@@ -203,6 +203,9 @@ export class EventLog {
       oldestPending: db.prepare(`SELECT stored_at AS t FROM events WHERE sync_state = 'pending' ORDER BY seq LIMIT 1`),
       batchTotals: db.prepare(`SELECT COUNT(*) AS n, COALESCE(SUM(weight_grams), 0) AS grams FROM events WHERE offline_batch_id = ?`),
       seqRange: db.prepare('SELECT (SELECT MIN(seq) FROM events) AS lo, (SELECT MAX(seq) FROM events) AS hi'),
+      receivedBetween: db.prepare(
+        'SELECT * FROM events WHERE seq >= @lo AND seq < @hi AND received_at >= @from AND received_at < @to ORDER BY seq LIMIT @limit',
+      ),
       deleteSynced: db.prepare(`
         DELETE FROM events WHERE seq IN (
           SELECT seq FROM events WHERE sync_state = 'synced' AND synced_at < ? LIMIT ?)`),
@@ -299,6 +302,23 @@ export class EventLog {
   /** Recent events, newest first, for admin views (all at once: see search for large tables). */
   recent(filter: EventFilter = {}): StoredEventRow[] {
     return runAtOnce(this.search(filter));
+  }
+
+  /**
+   * Events received in [from, to) (ISO instants in UTC, as receivedAt is written), oldest first,
+   * at most `max`: for the CSV export. received_at has no index (it would cost a page write per
+   * weighing), so this walks the table by seq, SEARCH_STEP seqs a step, and yields each step's
+   * rows: an export of a long history streams out a step per event-loop turn.
+   */
+  *receivedBetween(from: string, to: string, max: number): Generator<StoredEventRow[], void> {
+    const { lo, hi } = this.stmt.seqRange.get() as { lo: number | null; hi: number | null };
+    if (lo === null || hi === null) return;
+    let left = max;
+    for (let at = lo; at <= hi && left > 0; at += SEARCH_STEP) {
+      const rows = (this.stmt.receivedBetween.all({ lo: at, hi: at + SEARCH_STEP, from, to, limit: Math.min(left, SEARCH_STEP) }) as Row[]).map(toStored);
+      left -= rows.length;
+      yield rows;
+    }
   }
 
   /**

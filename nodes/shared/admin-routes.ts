@@ -5,6 +5,8 @@ import { currentProblems, problemText } from './problems';
 import { gatewayTimeZone } from '../../lib/dp401/scale-time';
 import { MAX_RECENT, type SyncState } from '../../lib/store/event-log';
 import { runInSteps } from '../../lib/util/steps';
+import { CSV_HEADER, MAX_CSV_ROWS, csvLine, csvRange } from '../../lib/store/csv-export';
+import * as path from 'node:path';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
 
 /**
@@ -191,6 +193,58 @@ export function registerAdminRoutes(RED: NodeAPI): void {
           ).map((e) => ({ nodeId: s.nodeId, ...isoTimes(e, ['storedAt', 'syncedAt']) })),
         ),
       ).then((perStore) => perStore.flat());
+    }),
+  );
+
+  // Weighings received in a date range as CSV (from/to: dates or times, default the last 24 h;
+  // device optional), oldest first, at most MAX_CSV_ROWS. Streamed a step of the table per turn
+  // of the event loop, waiting for the browser when it reads slower: memory stays a step's rows.
+  app.get('/carnitrack/events.csv', read, (req: Request, res: Response) => {
+    const q = req.query as Record<string, string | undefined>;
+    const range = csvRange(q.from, q.to, Date.now());
+    if ('error' in range) {
+      res.status(400).json({ error: range.error });
+      return;
+    }
+    // One store per database file: two event-stores on one database hold the same rows.
+    const stores = [...new Map([...live.stores.values()].map((e) => [e.part.db.name, e])).values()];
+    res.status(200);
+    res.set('Content-Type', 'text/csv; charset=utf-8');
+    res.set('Content-Disposition', `attachment; filename="carnitrack-events-${range.from.slice(0, 10)}-to-${range.to.slice(0, 10)}.csv"`);
+    // The byte-order mark tells spreadsheets the text is UTF-8 (Turkish product names).
+    res.write('\ufeff' + CSV_HEADER);
+    let gone = false;
+    res.on('close', () => (gone = true));
+    void (async () => {
+      let left = MAX_CSV_ROWS;
+      for (const e of stores) {
+        for (const rows of e.part.store.receivedBetween(range.from, range.to, left)) {
+          if (gone) return;
+          left -= rows.length;
+          const text = rows
+            .filter((r) => q.device === undefined || r.deviceId === q.device)
+            .map(csvLine)
+            .join('');
+          if (text && !res.write(text)) await new Promise((resolve) => res.once('drain', resolve));
+          else await new Promise<void>((resolve) => setImmediate(resolve));
+        }
+      }
+      res.end();
+    })().catch((err: unknown) => {
+      for (const e of stores) e.fault?.(err);
+      res.destroy(err as Error); // the download ends broken, not as a silently short file
+    });
+  });
+
+  // An online backup of a store's database now, into `backups/` in the Node-RED user directory.
+  app.post(
+    '/carnitrack/stores/:id/backup',
+    write,
+    json(async (req) => {
+      const store = running('stores', req);
+      const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
+      const stamp = new Date().toISOString().replace(/[:.]/g, '-').slice(0, 19);
+      return store.backup(path.join(userDir, 'backups', `carnitrack-${stamp}.db`));
     }),
   );
 
