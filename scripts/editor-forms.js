@@ -54,7 +54,7 @@ function fieldSettings(form) {
   const out = {};
   for (const f of form.rows.flat()) {
     const s = {};
-    for (const k of ['value', 'number', 'choices', 'config', 'required']) if (f[k] !== undefined) s[k] = f[k];
+    for (const k of ['value', 'number', 'choices', 'config', 'required', 'unit']) if (f[k] !== undefined) s[k] = f[k];
     if (Object.keys(s).length) out[f.field] = s;
   }
   return out;

@@ -306,7 +306,31 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.locator('.carnitrack-fail-reason', { hasText: 'SCALE-02 is not registered at this plant' }).waitFor({ timeout: 20_000 });
     assert.match((await page.locator('.carnitrack-problem-failed-events').textContent()) ?? '', /event store \(SQLite\): 1 event\(s\) rejected by the Cloud/);
     await waitFor(async () => (await statusOf(page, 'event store (SQLite)')) === 'rejected: 1', 'the rejected status', 10_000);
+    // The rejected row says when, what and how much, not only the scale.
+    assert.match((await page.locator('.carnitrack-failed-event').first().textContent()) ?? '', /^\d\d:\d\d:\d\d\s*SCALE-02\s*\d{5} \S.*\d\.\d{3} kg/);
+    // At 320 px (the sidebar's narrow width) nothing runs off the side and no scale id or weight
+    // breaks across lines.
+    const layout = await page.evaluate(() => {
+      const tab = document.querySelector('.carnitrack-sidebar') as HTMLElement;
+      tab.style.width = '320px';
+      tab.style.boxSizing = 'border-box';
+      const oneLine = (el: Element): boolean => {
+        const h = el.getBoundingClientRect().height;
+        const line = parseFloat(getComputedStyle(el).lineHeight) || 20;
+        return h < line * 1.6;
+      };
+      const cells = Array.from(document.querySelectorAll('.carnitrack-scale td'));
+      return {
+        overflow: tab.scrollWidth - tab.clientWidth,
+        broken: cells.filter((td) => !oneLine(td)).map((td) => td.textContent),
+        cells: cells.length,
+      };
+    });
+    assert.ok(layout.cells >= 5, 'the scales table is there');
+    assert.deepEqual(layout.broken, [], 'scale cells on one line at 320 px');
+    assert.ok(layout.overflow <= 0, `nothing wider than the tab at 320 px (${layout.overflow} px over)`);
     await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-rejected.png') });
+    await page.evaluate(() => ((document.querySelector('.carnitrack-sidebar') as HTMLElement).style.width = ''));
     cloud.faults.reject = null;
     await page.locator('.carnitrack-retry').click();
     await page.locator('.carnitrack-notice', { hasText: '1 rejected event(s) queued to send again' }).waitFor({ timeout: 10_000 });
@@ -342,6 +366,12 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
       assert.match(await statusOf(tr, 'DP-401 scales'), /^terazi: \d+/);
       await tr.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('carnitrack'));
       await tr.locator('.carnitrack-sidebar', { hasText: 'sorun yok' }).waitFor({ timeout: 10_000 });
+      // Figures in Turkish: a decimal comma in weights, Turkish units in the settings in use.
+      await tr.locator('.carnitrack-scale').first().waitFor({ timeout: 10_000 });
+      const trTab = (await tr.locator('.carnitrack-sidebar').textContent()) ?? '';
+      assert.match(trTab, /\d,\d{3} kg/, 'weights with a decimal comma');
+      assert.doesNotMatch(trTab, /\d\.\d{3} kg/, 'no decimal point in a weight');
+      assert.match(trTab, /: 30 sn\b/, 'seconds as sn');
       await tr.locator('#red-ui-workspace-chart').screenshot({ path: path.join(artifacts, 'statuses-tr.png') });
       const node = tr.locator('.red-ui-flow-node-group').filter({ hasText: 'DP-401 scales' }).first();
       await node.dblclick();
