@@ -31,7 +31,7 @@ describe('LazyFS helper: a power cut drops what was not fsynced', function () {
   });
 
   it('keeps the fsynced file and loses the unsynced one across clear-cache and a remount', async () => {
-    m = await LazyFsMount.mount(dir);
+    m = await LazyFsMount.mount(dir, { cacheSize: '8mb' });
     const synced = path.join(m.mnt, 'synced');
     const fd = fs.openSync(synced, 'w');
     fs.writeSync(fd, 'kept');
@@ -50,7 +50,7 @@ describe('LazyFS helper: a power cut drops what was not fsynced', function () {
   });
 
   it('a crash fault kills LazyFS; a command then fails at once and the mount still comes off', async () => {
-    m = await LazyFsMount.mount(dir);
+    m = await LazyFsMount.mount(dir, { cacheSize: '8mb' });
     await m.crashOn('before', 'fsync', 'doomed');
     const fd = fs.openSync(path.join(m.mnt, 'doomed'), 'w');
     fs.writeSync(fd, 'x');

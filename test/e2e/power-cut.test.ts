@@ -26,8 +26,9 @@ const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const SCALES = 4;
 const CYCLES = Math.max(1, Number(process.env.POWER_CUT_CYCLES) || 30);
 const CONTROL_CYCLES = Math.max(1, Number(process.env.POWER_CUT_CONTROL_CYCLES) || 5);
-// LazyFS's cache (pre-allocated at every mount): far above what one mount touches, checked below.
-const CACHE_SIZE = '32mb';
+// LazyFS's cache, pre-allocated at every mount: far above what one mount touches (reads count,
+// and the database grows by about 0.2 MB a cycle), checked at every cut.
+const cacheSize = (cycles: number): string => `${Math.max(32, 2 * cycles)}mb`;
 const MAX_CACHE_USE_PERCENT = 50;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -301,7 +302,7 @@ class PowerCutRig {
       `module.exports = { ...require(${JSON.stringify(path.join(projectRoot, 'dist', 'settings.js'))}), nodesExcludes: ${JSON.stringify(unused)} };\n`,
     );
 
-    this.mount = await LazyFsMount.mount(this.dir, { cacheSize: CACHE_SIZE });
+    this.mount = await LazyFsMount.mount(this.dir, { cacheSize: cacheSize(o.cycles) });
     const dbFile = path.join(this.mount.mnt, 'carnitrack.db');
     this.cloud = new ReferenceCloud({ apiKeys: ['power-cut-key'], path: '/edge' });
     await this.cloud.start();
