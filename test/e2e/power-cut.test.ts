@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { encodeText } from '../../lib/dp401/weighing-line';
 import { formatWeighingLine } from '../../sim/scale-simulator';
@@ -352,6 +353,10 @@ class PowerCutRig {
       const before = okd();
       const edge = await startEdge();
       const weighMs = 300 + Math.floor(random() * 700);
+      const atCloudBefore = cloud.events.size;
+      // How busy this process (scales and Cloud) was: a slow test process slows the scales too.
+      const lag = monitorEventLoopDelay({ resolution: 10 });
+      lag.enable();
       if (plan.flip) {
         await sleep(weighMs / 2);
         setCloud(!plan.up);
@@ -359,6 +364,7 @@ class PowerCutRig {
       } else {
         await sleep(weighMs);
       }
+      lag.disable();
       maxCacheUse = Math.max(maxCacheUse, await this.mount.cacheUsage());
       // The cut: the processes die and, at once, everything not fsynced is gone.
       const cutAt = Date.now();
@@ -370,7 +376,7 @@ class PowerCutRig {
       cutMs.push(Date.now() - cutAt);
       noteCycle(c + 1);
       o.log(
-        `cycle ${c + 1}/${o.cycles}: Node-RED up in ${startMs[startMs.length - 1]} ms, ${okd() - before} weighings OK'd in ${weighMs} ms, cut and remount ${cutMs[cutMs.length - 1]} ms, Cloud ${plan.up ? 'up' : 'down'}${plan.flip ? ' then flipped' : ''}`,
+        `cycle ${c + 1}/${o.cycles}: Node-RED up in ${startMs[startMs.length - 1]} ms, ${okd() - before} weighings OK'd in ${weighMs} ms, cut and remount ${cutMs[cutMs.length - 1]} ms, Cloud ${plan.up ? 'up' : 'down'}${plan.flip ? ' then flipped' : ''} (${cloud.events.size - atCloudBefore} new events there; test process event loop lag max ${Math.round(lag.max / 1e6)} ms)`,
       );
     }
     for (const s of this.scales) s.stop();
