@@ -251,6 +251,8 @@ interface Figures {
   missingInDb: string[];
   integrity: string;
   eventsInDb: number;
+  /** Weighings stored, cut before their OK reached the scale, resent and stored again. */
+  storedTwice: number;
   maxCacheUse: number;
   startMs: number[];
   /** From the SIGKILL to LazyFS mounted again. */
@@ -410,9 +412,12 @@ class PowerCutRig {
     const db = new Database(path.join(this.mount.root, 'carnitrack.db'), { readonly: true });
     let integrity: string;
     let inDb: Set<string>;
+    let rowsInDb: number;
     try {
       integrity = (db.pragma('integrity_check', { simple: true }) as string) ?? '';
-      inDb = new Set((db.prepare('SELECT payload FROM events').pluck().all() as string[]).map((p) => String((JSON.parse(p) as { barcode?: string }).barcode)));
+      const barcodes = (db.prepare('SELECT payload FROM events').pluck().all() as string[]).map((p) => String((JSON.parse(p) as { barcode?: string }).barcode));
+      rowsInDb = barcodes.length;
+      inDb = new Set(barcodes);
     } finally {
       db.close();
     }
@@ -425,6 +430,7 @@ class PowerCutRig {
       missingInDb: okdBarcodes.filter((b) => !inDb.has(b)).map((b) => `${b} (cycle ${cycleOf.get(b)})`),
       integrity,
       eventsInDb: inDb.size,
+      storedTwice: rowsInDb - inDb.size,
       maxCacheUse,
       startMs,
       cutMs,
@@ -454,7 +460,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 function summary(f: Figures): string {
   return [
     `durability ${f.durability}: ${f.cycles} power cuts, ${SCALES} scales, ${f.okd} weighings OK'd (${f.resends} resent after a cut),`,
-    `  ${f.missingAtCloud.length} OK'd weighings missing at the Cloud, ${f.missingInDb.length} missing in the database (${f.eventsInDb} distinct in it),`,
+    `  ${f.missingAtCloud.length} OK'd weighings missing at the Cloud, ${f.missingInDb.length} missing in the database (${f.eventsInDb} distinct in it, ${f.storedTwice} stored twice: stored, cut before the OK, resent),`,
     `  integrity_check: ${f.integrity}, LazyFS cache use at most ${f.maxCacheUse}%,`,
     `  ${(f.totalMs / 1000).toFixed(1)} s in all, ${Math.round(f.totalMs / (f.cycles + 1))} ms a cycle, Node-RED start median ${median(f.startMs)} ms (max ${Math.max(...f.startMs)} ms), cut to remounted median ${median(f.cutMs)} ms`,
   ].join('\n');
