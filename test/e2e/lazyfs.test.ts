@@ -2,7 +2,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { lazyFs, LazyFsMount } from '../helpers/lazyfs';
+import { lazyFsMountable, LazyFsMount } from '../helpers/lazyfs';
 
 // The rig the power-cut test stands on: if LazyFS kept unsynced data over a cut, that test
 // could not fail.
@@ -11,9 +11,9 @@ describe('LazyFS helper: a power cut drops what was not fsynced', function () {
   let dir: string;
   let m: LazyFsMount | null = null;
 
-  before(function () {
+  before(async function () {
     this.timeout(20 * 60_000); // a first run builds LazyFS
-    const lf = lazyFs();
+    const lf = await lazyFsMountable();
     if (!lf.ok) {
       console.log(`      skipped: ${lf.why}`);
       this.skip();

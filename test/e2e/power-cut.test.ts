@@ -9,7 +9,7 @@ import Database from 'better-sqlite3';
 import { encodeText } from '../../lib/dp401/weighing-line';
 import { formatWeighingLine } from '../../sim/scale-simulator';
 import { ReferenceCloud } from '../../sim/reference-cloud';
-import { lazyFs, LazyFsMount } from '../helpers/lazyfs';
+import { lazyFsMountable, LazyFsMount } from '../helpers/lazyfs';
 
 /*
  * The README's promise: a power cut loses nothing a scale was told OK for. A crash (SIGKILL)
@@ -473,9 +473,9 @@ describe('power cut (LazyFS): nothing a scale was told OK for is lost', function
   };
   let rig: PowerCutRig | null = null;
 
-  before(function () {
+  before(async function () {
     this.timeout(20 * 60_000); // a first run builds LazyFS
-    const lf = lazyFs();
+    const lf = await lazyFsMountable();
     if (!lf.ok) {
       console.log(`      power-cut test skipped: ${lf.why}`);
       this.skip();
