@@ -16,9 +16,15 @@ import { lazyFsMountable, LazyFsMount } from '../helpers/lazyfs';
  * keeps the kernel's page cache; a power cut also drops every write not fsynced. LazyFS (see
  * test/helpers/lazyfs.ts) holds the site database's unsynced writes in its own cache and drops
  * them on `clear-cache`. Each cycle: scales weigh against the default flow in a real Node-RED,
- * then the Node-RED process group is SIGKILLed and LazyFS's cache cleared at once, the file
- * system unmounted (what remains in root/ is the disk after the cut) and mounted again, and
+ * then the power goes, at a random instant (the Node-RED process group SIGKILLed and LazyFS's
+ * cache cleared at once) or, every other cycle, at the worst one (LazyFS dies just before the
+ * next fsync of the database, its unsynced data with it, and Node-RED is SIGKILLed); the file
+ * system is unmounted (what remains in root/ is the disk after the cut) and mounted again, and
  * Node-RED restarted on it. At the end every weighing that got OK must be at the Cloud.
+ * (The fsync cuts are needed: an OK sent between a commit and its fsync's completion, a bug
+ * this test must catch, was never caught by random-instant cuts alone in 10 cycles, because
+ * an fsync LazyFS already has completes before a clear-cache arrives; it was caught in 4 of 5
+ * fsync cuts.)
  * The control does the same with the site's Durability `normal` and must lose weighings: a rig
  * that cannot see a loss proves nothing.
  */
@@ -27,9 +33,10 @@ const projectRoot = path.resolve(__dirname, '..', '..', '..');
 const SCALES = 4;
 const CYCLES = Math.max(1, Number(process.env.POWER_CUT_CYCLES) || 30);
 const CONTROL_CYCLES = Math.max(1, Number(process.env.POWER_CUT_CONTROL_CYCLES) || 5);
-// LazyFS's cache, pre-allocated at every mount: far above what one mount touches (reads count,
-// and the database grows by about 0.2 MB a cycle), checked at every cut.
-const cacheSize = (cycles: number): string => `${Math.max(32, 2 * cycles)}mb`;
+// LazyFS's cache, pre-allocated at every mount: far above what one mount touches, checked at
+// every cut. Reads count: a start reads the WAL (up to 16 MiB before SQLite checkpoints it) and
+// the pages it needs; 100 cuts took at most 7 MB in one mount.
+const CACHE_SIZE = '64mb';
 const MAX_CACHE_USE_PERCENT = 50;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -245,6 +252,7 @@ class EdgeProcess {
 interface Figures {
   durability: 'full' | 'normal';
   cycles: number;
+  fsyncCuts: number;
   okd: number;
   resends: number;
   missingAtCloud: string[];
@@ -271,7 +279,15 @@ class PowerCutRig {
   private scales: StopAndWaitScale[] = [];
   private readonly exitHook = (): void => this.edge?.kill();
 
-  async run(o: { durability: 'full' | 'normal'; cycles: number; cloud: CloudPlan; seed: number; log: (s: string) => void }): Promise<Figures> {
+  async run(o: {
+    durability: 'full' | 'normal';
+    cycles: number;
+    /** Every other cut just before an fsync (else all at a random instant). */
+    fsyncCuts: boolean;
+    cloud: CloudPlan;
+    seed: number;
+    log: (s: string) => void;
+  }): Promise<Figures> {
     const t0 = Date.now();
     const random = seeded(o.seed);
     process.on('exit', this.exitHook);
@@ -305,7 +321,7 @@ class PowerCutRig {
       `module.exports = { ...require(${JSON.stringify(path.join(projectRoot, 'dist', 'settings.js'))}), nodesExcludes: ${JSON.stringify(unused)} };\n`,
     );
 
-    this.mount = await LazyFsMount.mount(this.dir, { cacheSize: cacheSize(o.cycles) });
+    this.mount = await LazyFsMount.mount(this.dir, { cacheSize: CACHE_SIZE });
     const dbFile = path.join(this.mount.mnt, 'carnitrack.db');
     this.cloud = new ReferenceCloud({ apiKeys: ['power-cut-key'], path: '/edge' });
     await this.cloud.start();
@@ -368,17 +384,28 @@ class PowerCutRig {
       }
       lag.disable();
       maxCacheUse = Math.max(maxCacheUse, await this.mount.cacheUsage());
-      // The cut: the processes die and, at once, everything not fsynced is gone.
       const cutAt = Date.now();
-      edge.kill();
-      await this.mount.clearCache();
+      const fsyncCut = o.fsyncCuts && c % 2 === 1;
+      if (!fsyncCut) {
+        // The cut at a random instant: the processes die and, at once, everything not fsynced
+        // is gone. (An fsync LazyFS already has still completes, as the disk's would not.)
+        edge.kill();
+        await this.mount.clearCache();
+      } else {
+        // The cut at the worst instant: the disk vanishes just before it gets the next fsync
+        // of the database or its WAL (LazyFS kills itself, its unsynced data with it), so an OK
+        // sent before that fsync completes would be for a weighing the disk never got.
+        await this.mount.crashOn('before', 'fsync', 'carnitrack.db');
+        await waitFor(() => !this.mount!.alive, 'LazyFS to die at the next fsync', 15_000);
+        edge.kill();
+      }
       await edge.gone();
       await this.mount.unmount();
       await this.mount.remount();
       cutMs.push(Date.now() - cutAt);
       noteCycle(c + 1);
       o.log(
-        `cycle ${c + 1}/${o.cycles}: Node-RED up in ${startMs[startMs.length - 1]} ms, ${okd() - before} weighings OK'd in ${weighMs} ms, cut and remount ${cutMs[cutMs.length - 1]} ms, Cloud ${plan.up ? 'up' : 'down'}${plan.flip ? ' then flipped' : ''} (${cloud.events.size - atCloudBefore} new events there; test process event loop lag max ${Math.round(lag.max / 1e6)} ms)`,
+        `cycle ${c + 1}/${o.cycles}: Node-RED up in ${startMs[startMs.length - 1]} ms, ${okd() - before} weighings OK'd in ${weighMs} ms, ${fsyncCut ? 'fsync cut' : 'cut'} and remount ${cutMs[cutMs.length - 1]} ms, Cloud ${plan.up ? 'up' : 'down'}${plan.flip ? ' then flipped' : ''} (${cloud.events.size - atCloudBefore} new events there; test process event loop lag max ${Math.round(lag.max / 1e6)} ms)`,
       );
     }
     for (const s of this.scales) s.stop();
@@ -424,6 +451,7 @@ class PowerCutRig {
     return {
       durability: o.durability,
       cycles: o.cycles,
+      fsyncCuts: o.fsyncCuts ? Math.floor(o.cycles / 2) : 0,
       okd: okdBarcodes.length,
       resends: this.scales.reduce((n, s) => n + s.resends, 0),
       missingAtCloud: missingAtCloud.map((b) => `${b} (cycle ${cycleOf.get(b)})`),
@@ -459,7 +487,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 function summary(f: Figures): string {
   return [
-    `durability ${f.durability}: ${f.cycles} power cuts, ${SCALES} scales, ${f.okd} weighings OK'd (${f.resends} resent after a cut),`,
+    `durability ${f.durability}: ${f.cycles} power cuts (${f.fsyncCuts} of them just before an fsync), ${SCALES} scales, ${f.okd} weighings OK'd (${f.resends} resent after a cut),`,
     `  ${f.missingAtCloud.length} OK'd weighings missing at the Cloud, ${f.missingInDb.length} missing in the database (${f.eventsInDb} distinct in it, ${f.storedTwice} stored twice: stored, cut before the OK, resent),`,
     `  integrity_check: ${f.integrity}, LazyFS cache use at most ${f.maxCacheUse}%,`,
     `  ${(f.totalMs / 1000).toFixed(1)} s in all, ${Math.round(f.totalMs / (f.cycles + 1))} ms a cycle, Node-RED start median ${median(f.startMs)} ms (max ${Math.max(...f.startMs)} ms), cut to remounted median ${median(f.cutMs)} ms`,
@@ -493,7 +521,7 @@ describe('power cut (LazyFS): nothing a scale was told OK for is lost', function
     rig = new PowerCutRig();
     // Mostly down, so that the disk is the only copy of most weighings when the power goes;
     // up in one cycle of three, and flipping during the weighing in one of four.
-    const f = await rig.run({ durability: 'full', cycles: CYCLES, seed, log, cloud: (c) => ({ up: c % 3 === 1, flip: c % 4 === 3 }) });
+    const f = await rig.run({ durability: 'full', cycles: CYCLES, fsyncCuts: true, seed, log, cloud: (c) => ({ up: c % 3 === 1, flip: c % 4 === 3 }) });
     console.log(`      seed ${seed}\n${summary(f).replace(/^/gm, '      ')}`);
     assert.ok(f.okd >= CYCLES, `the scales weighed (${f.okd} OK'd in ${CYCLES} cycles)`);
     assert.ok(f.maxCacheUse < MAX_CACHE_USE_PERCENT, `LazyFS's cache stayed far from full (a full cache writes through): ${f.maxCacheUse}%`);
@@ -510,7 +538,7 @@ describe('power cut (LazyFS): nothing a scale was told OK for is lost', function
     this.timeout(CONTROL_CYCLES * 30_000 + 120_000);
     rig = new PowerCutRig();
     // Cloud down through every cut: the disk is the only copy of each weighing.
-    const f = await rig.run({ durability: 'normal', cycles: CONTROL_CYCLES, seed, log, cloud: () => ({ up: false, flip: false }) });
+    const f = await rig.run({ durability: 'normal', cycles: CONTROL_CYCLES, fsyncCuts: false, seed, log, cloud: () => ({ up: false, flip: false }) });
     console.log(`      seed ${seed}\n${summary(f).replace(/^/gm, '      ')}`);
     assert.ok(f.okd >= CONTROL_CYCLES, `the scales weighed (${f.okd} OK'd in ${CONTROL_CYCLES} cycles)`);
     assert.ok(f.maxCacheUse < MAX_CACHE_USE_PERCENT, `LazyFS's cache stayed far from full: ${f.maxCacheUse}%`);
