@@ -1,5 +1,6 @@
 import { spawn, spawnSync, execFile, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 /*
@@ -76,7 +77,12 @@ function findLazyFs(): { ok: true; bin: string } | { ok: false; why: string } {
   const buildDir = process.env.LAZYFS_BUILD ?? DEFAULT_BUILD;
   const ready = built(buildDir) ?? (process.env.LAZYFS_BUILD ? null : built(SHARED_DEFAULT_BUILD));
   if (ready) return { ok: true, bin: ready };
-  const script = path.join(repoRoot(), '..', 'shared', 'tools', 'lazyfs', 'build.sh');
+  let script: string;
+  try {
+    script = path.join(repoRoot(), '..', 'shared', 'tools', 'lazyfs', 'build.sh');
+  } catch (e) {
+    return { ok: false, why: `no LazyFS build, and ${(e as Error).message}` };
+  }
   if (!fs.existsSync(script)) return { ok: false, why: `no LazyFS build and no sources to build it from (${script} is missing)` };
   const r = spawnSync('bash', [script], { env: { ...process.env, LAZYFS_BUILD: buildDir }, encoding: 'utf8', timeout: 15 * 60_000 });
   const bin = built(buildDir);
@@ -85,6 +91,33 @@ function findLazyFs(): { ok: true; bin: string } | { ok: false; why: string } {
     return { ok: false, why: `building LazyFS with ${script} into ${buildDir} failed (${r.error?.message ?? `exit ${r.status}`}):\n${out}` };
   }
   return { ok: true, bin };
+}
+
+let probe: Promise<{ ok: true; bin: string } | { ok: false; why: string }> | null = null;
+
+/**
+ * `lazyFs()`, plus one trial mount (about 0.1 s, once per process): a container can have
+ * /dev/fuse and root but not the right to mount (no CAP_SYS_ADMIN), and then a test must skip,
+ * not fail. Only a refusal to mount counts as a reason; any other failure is thrown.
+ */
+export function lazyFsMountable(): Promise<{ ok: true; bin: string } | { ok: false; why: string }> {
+  probe ??= (async () => {
+    const lf = lazyFs();
+    if (!lf.ok) return lf;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctlfs-probe-'));
+    try {
+      const m = await LazyFsMount.mount(dir, { cacheSize: '1mb' });
+      await m.unmount();
+      return lf;
+    } catch (e) {
+      const refused = /^.*(mount failed|Operation not permitted|Permission denied|fuse: device not found).*$/im.exec((e as Error).message);
+      if (refused) return { ok: false, why: `LazyFS cannot mount here: ${refused[0].trim()}` };
+      throw e;
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  })();
+  return probe;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
