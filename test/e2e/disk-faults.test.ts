@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { freePort, waitFor, ScaleClient, sleep } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
-import { lazyFs, LazyFsMount } from '../helpers/lazyfs';
+import { lazyFsMountable, LazyFsMount } from '../helpers/lazyfs';
 import { ReferenceCloud } from '../../sim/reference-cloud';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
@@ -31,9 +31,9 @@ describe('disk faults under the default flow (LazyFS: torn WAL write, disk gone 
   const clients: ScaleClient[] = [];
   const url = (p: string): string => `http://127.0.0.1:${httpPort}${p}`;
 
-  before(function () {
+  before(async function () {
     this.timeout(20 * 60_000); // a first run builds LazyFS
-    const lf = lazyFs();
+    const lf = await lazyFsMountable();
     if (!lf.ok) {
       console.log(`      skipped: ${lf.why}`);
       this.skip();
