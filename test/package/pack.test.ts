@@ -33,8 +33,9 @@ const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), '
   name: string;
   'node-red': { nodes: Record<string, string> };
 };
+// JOBS=max: node-gyp compiles better-sqlite3's two sources on every core (the same build, sooner).
 const npm = (args: string[], cwd: string): string =>
-  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, JOBS: 'max', npm_config_loglevel: 'error' } });
 
 describe('the npm package', function () {
   this.timeout(600_000);
@@ -143,7 +144,7 @@ describe('the npm package', function () {
     assert.ok(fs.existsSync(path.join(nodeDir, 'include', 'node', 'node.h')), 'Node 22 headers for node-gyp');
     const version = execFileSync(node22, ['--version'], { encoding: 'utf8' }).trim();
     assert.match(version, /^v22\./);
-    const env = { ...process.env, PATH: `${path.dirname(node22)}:${process.env.PATH}`, npm_config_nodedir: nodeDir, npm_config_loglevel: 'error' };
+    const env = { ...process.env, JOBS: 'max', PATH: `${path.dirname(node22)}:${process.env.PATH}`, npm_config_nodedir: nodeDir, npm_config_loglevel: 'error' };
     const run = (args: string[], cwd: string): string => execFileSync('npm', args, { cwd, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     // The gateway: Node-RED 5 installed on its own, as a plant would have it.
     const gateway = path.join(work, 'gateway5');
