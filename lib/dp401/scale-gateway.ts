@@ -10,6 +10,7 @@ import type { DeviceConnectedPayload, DeviceDisconnectedPayload, DeviceHeartbeat
 import { allowListMatcher, normalizeAddress, type Dp401Settings } from './settings';
 import { systemClock, wallIso, type Clock } from '../util/clock';
 import { WarningLimiter } from '../util/warning-limiter';
+import { TokenBucket } from './token-bucket';
 
 /**
  * The TCP server DP-401 scales connect to, with no knowledge of Node-RED: it frames and
@@ -118,6 +119,10 @@ export interface GatewayOptions {
   maxWaitingPerScale?: number;
   /** No scale's socket is read while this many weighings in all wait for OK; reading resumes at half. */
   maxWaitingTotal?: number;
+  /** New connections taken at once (default twice max connections, at least 64)... */
+  acceptBurst?: number;
+  /** ...and a second after that (default max connections, at least 16); the rest are refused. */
+  acceptsPerSecond?: number;
 }
 
 /**
@@ -136,7 +141,8 @@ export const MAX_WAITING_TOTAL = 1000;
 interface Connection {
   id: string;
   socket: net.Socket;
-  framer: Dp401Framer;
+  /** Made at the first bytes: a socket that never sends (a flood, a port scan) costs none. */
+  framer: Dp401Framer | null;
   sourceIp: string;
   closeReason: DisconnectReason | null;
   warnedUnregistered: boolean;
@@ -195,6 +201,10 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   private readonly pausedConns = new Set<Connection>();
   private readonly maxPerScale: number;
   private readonly maxTotal: number;
+  /** New connections, in all: a connect flood is refused, the connected scales are not touched. */
+  private readonly accepts: TokenBucket;
+  /** The accept budget is spent: Node closes new connections before making sockets of them. */
+  private dropping = false;
   private listening = false;
   /** A listen() is in progress: the port may be bound any moment. */
   private binding = false;
@@ -212,11 +222,18 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.clock = options.clock ?? systemClock;
     this.maxPerScale = Math.max(1, options.maxWaitingPerScale ?? MAX_WAITING_PER_SCALE);
     this.maxTotal = Math.max(1, options.maxWaitingTotal ?? MAX_WAITING_TOTAL);
+    this.accepts = new TokenBucket(
+      options.acceptBurst ?? Math.max(64, 2 * settings.maxConnections),
+      options.acceptsPerSecond ?? Math.max(16, settings.maxConnections),
+      this.clock.mono(),
+    );
     this.registry = new DeviceRegistry(settings);
     this.duplicates = new DuplicateFilter(settings.duplicateWindowMs);
     this.allowed = allowListMatcher(settings.allowedSources);
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (err: NodeJS.ErrnoException) => this.bindFailed(err));
+    // Closed by Node (server.maxConnections, set while the accept budget is spent): no socket was made.
+    this.server.on('drop', (data?: { remoteAddress?: string }) => this.refuseFlood(normalizeAddress(data?.remoteAddress ?? '?')));
     this.server.on('listening', () => {
       this.binding = false;
       this.listening = true;
@@ -457,6 +474,17 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       socket.destroy();
       return;
     }
+    if (!this.accepts.take(this.clock.mono())) {
+      socket.destroy();
+      this.refuseFlood(sourceIp);
+      if (!this.dropping) {
+        // Until the budget refills (the health timer checks), Node closes new connections itself:
+        // a flood then costs no socket objects, timers or buffers here. Connected scales go on.
+        this.dropping = true;
+        this.server.maxConnections = 1;
+      }
+      return;
+    }
     if (!this.allowed(sourceIp)) {
       this.refuse(socket, sourceIp, `connection from ${sourceIp} refused: not in the allowed sources`);
       return;
@@ -474,7 +502,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     const conn: Connection = {
       id,
       socket,
-      framer: new Dp401Framer(this.settings.maxLineBytes),
+      framer: null,
       sourceIp,
       closeReason: null,
       warnedUnregistered: false,
@@ -498,6 +526,18 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     socket.on('close', () => this.closed(conn));
     if (this.blocked) this.pause(conn, now);
     this.emit('change');
+  }
+
+  private refuseFlood(sourceIp: string): void {
+    this.counters.refusedConnections++;
+    this.warn(
+      {
+        code: 'refused',
+        message: `refused a connection from ${sourceIp}: more than ${this.accepts.capacity} new connections at once or ${this.accepts.perSecond} a second (a connection flood?); connected scales are not affected`,
+        sourceIp,
+      },
+      'refused flood',
+    );
   }
 
   private refuse(socket: net.Socket, sourceIp: string, message: string): void {
@@ -577,6 +617,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   private receive(conn: Connection, chunk: Buffer): void {
     if (this.stopped) return;
     const now = this.clock.mono();
+    conn.framer ??= new Dp401Framer(this.settings.maxLineBytes);
     const packets = conn.framer.push(chunk);
     if (conn.held) {
       // Not expected (a paused socket emits no data), but never out of order if it happens.
@@ -836,6 +877,11 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
    */
   private tick(): void {
     const now = this.clock.mono();
+    if (this.dropping && this.accepts.available(now) >= 1) {
+      this.dropping = false;
+      // Node's own limit is off again (it was never set otherwise).
+      (this.server as { maxConnections?: number }).maxConnections = undefined;
+    }
     for (const c of this.pausedConns) this.credit(c, now);
     const deadline = this.settings.registrationTimeoutMs;
     if (deadline > 0) {
