@@ -478,12 +478,13 @@ async function main() {
     const rss = rssSampler(red.pid);
     const run = await overload(tcpPort, SCALES, rate, OVERLOAD_SECONDS);
     const offerEnd = rssMiB(red.pid).rss;
-    // The offer is over: let the gateway take what the sockets still hold, and the OKs come back.
+    // The offer is over: let the gateway take what the sockets still hold (the kernel's buffers hold
+    // many seconds of it), and the OKs come back; at most a minute.
     const okd = () => run.scales.reduce((s, sc) => s + sc.oks, 0);
     const tWait = Date.now();
     let last = -1;
     let still = Date.now();
-    while (okd() < run.offered && Date.now() - tWait < 120000) {
+    while (okd() < run.offered && Date.now() - tWait < 60000) {
       if (okd() !== last) [last, still] = [okd(), Date.now()];
       else if (Date.now() - still > 10000) break; // no OK for 10 s: it will not come
       await sleep(200);
@@ -505,7 +506,7 @@ async function main() {
       [...cloud.events.values()].filter((e) => e.payload.weightGrams >= OVERLOAD_NET0 && e.payload.weightGrams < OVERLOAD_NET0 + 1e6).length;
     const tCloud = Date.now();
     let atCloud = inRange();
-    while (atCloud < stored && Date.now() - tCloud < 120000) {
+    while (atCloud < stored && Date.now() - tCloud < 60000) {
       await sleep(1000);
       atCloud = inRange();
     }

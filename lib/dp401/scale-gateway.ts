@@ -420,7 +420,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     for (const c of this.connections.values()) if (c.closeReason === null) this.pause(c, now);
     this.warn({
       code: 'paused',
-      message: `stopped reading all ${this.connections.size} scale socket(s): ${this.pendingAcks.size} weighings wait for the store's OK (the store is behind; the scales wait, nothing is lost; reading resumes at ${Math.floor(this.maxTotal / 2)})`,
+      message: `stopped reading all ${this.connections.size} scale socket(s): ${this.pendingAcks.size} weighings wait for the store's OK (the store is behind, or its "stored" output is not wired back to dp401-in); the scales wait, nothing is lost; reading resumes at ${Math.floor(this.maxTotal / 2)}`,
     });
     this.emit('change');
   }
