@@ -9,6 +9,21 @@
 //   the OKs do; reports the latency from the scale's write to the event arriving at the Cloud.
 // Phase 3 (backlog): the Cloud is stopped, B weighings are captured (RSS before and after), the
 //   Cloud comes back, and the time until every event has arrived there is measured.
+// Phase 4 (overload): S scales offer 4x the closed loop's rate (or --overload-rate) for
+//   --overload-seconds, whatever the OKs do. The driver writes while socket.write() returns
+//   true and otherwise waits for 'drain' (so it never buffers more than a socket's worth), and
+//   counts what it offered. Reports Node-RED's RSS at start, peak (VmRSS sampled every 250 ms)
+//   and end, and weighings offered, OK'd, stored (read from the database) and at the Cloud; a
+//   weighing OK'd but not stored is reported (there must be none).
+// Phase 5 (flood): --flood-clients clients connect and close as fast as they can for
+//   --flood-seconds while one real scale weighs stop-and-wait; reports connections made, RSS
+//   start/peak/end and the scale's OKs per second during the flood.
+//
+// Options: --scales N (100), --seconds D (closed loop, 15), --rate R (open loop, 5000/s),
+//   --open-seconds (10), --backlog B (100000), --overload-rate (4x the closed loop's stored/s,
+//   40000 when the closed loop is not run), --overload-seconds (60), --flood-clients (40),
+//   --flood-seconds (40), --only closed,open,backlog,overload,flood (default: all of them, in
+//   that order), --json FILE (the figures as JSON).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -27,6 +42,11 @@ const { values: a } = parseArgs({
     rate: { type: 'string', default: '5000' },
     'open-seconds': { type: 'string', default: '10' },
     backlog: { type: 'string', default: '100000' },
+    'overload-rate': { type: 'string' },
+    'overload-seconds': { type: 'string', default: '60' },
+    'flood-clients': { type: 'string', default: '40' },
+    'flood-seconds': { type: 'string', default: '40' },
+    only: { type: 'string', default: 'closed,open,backlog,overload,flood' },
     json: { type: 'string' },
   },
 });
@@ -35,6 +55,11 @@ const SECONDS = Number(a.seconds);
 const BACKLOG = Number(a.backlog);
 const RATE = Number(a.rate);
 const OPEN_SECONDS = Number(a['open-seconds']);
+const OVERLOAD_SECONDS = Number(a['overload-seconds']);
+const FLOOD_CLIENTS = Number(a['flood-clients']);
+const FLOOD_SECONDS = Number(a['flood-seconds']);
+const PHASES = new Set(a.only.split(',').map((p) => p.trim()));
+for (const p of PHASES) if (!['closed', 'open', 'backlog', 'overload', 'flood'].includes(p)) throw new Error(`--only: unknown phase "${p}"`);
 const root = path.resolve(__dirname, '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const freePort = () =>
@@ -155,9 +180,150 @@ async function openLoop(port, n, rate, seconds, sentAt) {
   return { sockets, sent, seconds: (Date.now() - t0) / 1000 };
 }
 
+/** Samples a process's VmRSS every 250 ms; `stop()` gives start, peak (of the samples) and end in MiB. */
+function rssSampler(pid) {
+  const start = rssMiB(pid).rss;
+  let peak = start;
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssMiB(pid).rss);
+    } catch {
+      // the process is gone; stop() reports what was seen
+    }
+  }, 250);
+  return {
+    stop() {
+      clearInterval(timer);
+      const end = rssMiB(pid).rss;
+      return { start, peak: Math.max(peak, end), end };
+    },
+  };
+}
+
+const OVERLOAD_NET0 = 3_000_000;
+
+/**
+ * Overload: `n` scales offered `rate` weighings a second in all for `seconds`, whatever the OKs
+ * do. A scale whose socket.write() returned false is skipped until 'drain': the driver holds at
+ * most a socket's buffer per scale, never the seconds of writes the gateway does not take.
+ */
+async function overload(port, n, rate, seconds) {
+  const scales = await Promise.all(
+    Array.from(
+      { length: n },
+      (_, i) =>
+        new Promise((resolve, reject) => {
+          const sc = { socket: null, offered: 0, oks: 0, blocked: false, tail: '' };
+          const s = net.connect({ host: '127.0.0.1', port, noDelay: true }, () => {
+            s.write(id(i));
+            resolve(sc);
+          });
+          sc.socket = s;
+          s.on('error', reject);
+          s.on('drain', () => (sc.blocked = false));
+          s.on('data', (d) => {
+            const parts = (sc.tail + d.toString('latin1')).split('OK\n');
+            sc.tail = parts.pop();
+            sc.oks += parts.length;
+          });
+        }),
+    ),
+  );
+  await sleep(300);
+  const when = new Date();
+  const line = (netRaw) =>
+    encodeText(
+      formatWeighingLine({ plu: '00003', when, name: 'ANTRIKOT', barcode: '2000003000006', operator: 'AYŞE', grossRaw: netRaw + 100, tareRaw: 100, netRaw }) +
+        '\r\n',
+      'windows-1254',
+    );
+  let offered = 0;
+  let next = 0;
+  const t0 = Date.now();
+  while (Date.now() - t0 < seconds * 1000) {
+    // What the rate owes by now, to the scales whose sockets take it, round robin.
+    let owed = Math.floor(((Date.now() - t0) / 1000) * rate) - offered;
+    let open = scales.filter((sc) => !sc.blocked).length;
+    while (owed > 0 && open > 0) {
+      const sc = scales[next++ % n];
+      if (sc.blocked) continue;
+      if (!sc.socket.write(line(OVERLOAD_NET0 + sc.offered))) {
+        sc.blocked = true;
+        open--;
+      }
+      sc.offered++;
+      offered++;
+      owed--;
+    }
+    await sleep(10);
+  }
+  const elapsed = (Date.now() - t0) / 1000;
+  return { scales, offered, seconds: elapsed };
+}
+
+/** Flood: `clients` loops of connect-then-close until `until`; counts connections made. */
+async function flood(port, clients, until) {
+  const counts = { connected: 0, errors: 0 };
+  const one = () =>
+    new Promise((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.on('connect', () => {
+        counts.connected++;
+        s.destroy();
+      });
+      s.on('error', () => counts.errors++);
+      s.on('close', resolve);
+    });
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (Date.now() < until) await one();
+    }),
+  );
+  return counts;
+}
+
+/** A stop-and-wait scale that records the second (from `t0`) each OK came in. */
+function recordingScale(port, deviceId, until, t0, okSeconds) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
+    let n = 0;
+    let tail = '';
+    const send = () => {
+      if (Date.now() >= until) return s.end();
+      n++;
+      const line = formatWeighingLine({
+        plu: '00004',
+        when: new Date(),
+        name: 'KUSBASI',
+        barcode: '2000004000005',
+        operator: 'AYŞE',
+        grossRaw: 7_000_100 + n,
+        tareRaw: 100,
+        netRaw: 7_000_000 + n,
+      });
+      s.write(encodeText(line + '\r\n', 'windows-1254'));
+    };
+    s.on('connect', () => {
+      s.write(deviceId);
+      send();
+    });
+    s.on('data', (d) => {
+      const parts = (tail + d.toString('latin1')).split('OK\n');
+      tail = parts.pop();
+      for (let i = 0; i < parts.length; i++) {
+        okSeconds.push(Math.floor((Date.now() - t0) / 1000));
+        send();
+      }
+    });
+    s.on('close', resolve);
+    s.on('error', reject);
+  });
+}
+
 async function main() {
   const [httpPort, tcpPort, cloudPort] = [await freePort(), await freePort(), await freePort()];
   const userDir = fs.mkdtempSync(path.join(os.tmpdir(), 'carnitrack-bench-'));
+  const dbFile = path.join(userDir, 'bench.db');
   const arrivals = new Map();
   let cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
   watchArrivals(cloud, arrivals);
@@ -177,6 +343,7 @@ async function main() {
         HTTP_PORT: String(httpPort),
         TCP_PORT: String(tcpPort),
         NODE_RED_USER_DIR: userDir,
+        DATABASE_PATH: dbFile,
         EDGE_SITE_ID: 'BENCH',
         CLOUD_WS_URL: cloud.url,
         CLOUD_API_KEY: 'bench',
@@ -198,121 +365,212 @@ async function main() {
   }
   await sleep(1000);
   const idle = rssMiB(red.pid);
-
-  log('Node-RED up and linked; closed loop');
-  // Phase 1: closed loop.
-  const lat = [];
+  const result = {
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0].model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+    nodeRedRssMiB: { idle: idle.rss },
+  };
+  const f = (n) => (typeof n === 'number' ? Math.round(n * 10) / 10 : n);
+  const report = (line) => console.log(line);
   const counter = { ok: 0 };
-  const atCloud0 = cloud.events.size;
-  const t0 = Date.now();
-  const stopAt = t0 + SECONDS * 1000;
-  await Promise.all(Array.from({ length: SCALES }, (_, i) => scale(tcpPort, id(i), () => stopAt, lat, counter)));
-  const elapsed = (Date.now() - t0) / 1000;
-  const deliveredInWindow = cloud.events.size - atCloud0;
-  const drainStart = Date.now();
-  while (cloud.events.size - atCloud0 < counter.ok && Date.now() - drainStart < 120000) await sleep(20);
-  const closed = {
-    scales: SCALES,
-    seconds: elapsed,
-    stored: counter.ok,
-    storedPerSecond: counter.ok / elapsed,
-    deliveredPerSecond: deliveredInWindow / elapsed,
-    cloudCatchUpS: (Date.now() - drainStart) / 1000,
-  };
-  lat.sort((x, y) => x - y);
-  const okLatency = { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99), max: lat[lat.length - 1] };
-  const afterClosed = rssMiB(red.pid);
 
-  log('open loop');
-  // Phase 2: open loop.
-  const sentAt = new Map();
-  const open = await openLoop(tcpPort, SCALES, RATE, OPEN_SECONDS, sentAt);
-  const waitStart = Date.now();
-  const arrivedAll = () => [...sentAt.keys()].every((k) => arrivals.has(k));
-  while (!arrivedAll() && Date.now() - waitStart < 60000) await sleep(50);
-  for (const s of open.sockets) s.destroy();
-  const cloudLat = [...sentAt]
-    .filter(([k]) => arrivals.has(k))
-    .map(([k, t]) => Number(arrivals.get(k) - t) / 1e6)
-    .sort((x, y) => x - y);
-  const openLoopResult = {
-    rate: RATE,
-    sent: open.sent,
-    sentPerSecond: open.sent / open.seconds,
-    arrived: cloudLat.length,
-    cloudLatencyMs: { p50: pct(cloudLat, 50), p99: pct(cloudLat, 99), max: cloudLat[cloudLat.length - 1] },
-  };
+  if (PHASES.has('closed')) {
+    log('Node-RED up and linked; closed loop');
+    const lat = [];
+    const atCloud0 = cloud.events.size;
+    const t0 = Date.now();
+    const stopAt = t0 + SECONDS * 1000;
+    await Promise.all(Array.from({ length: SCALES }, (_, i) => scale(tcpPort, id(i), () => stopAt, lat, counter)));
+    const elapsed = (Date.now() - t0) / 1000;
+    const deliveredInWindow = cloud.events.size - atCloud0;
+    const drainStart = Date.now();
+    while (cloud.events.size - atCloud0 < counter.ok && Date.now() - drainStart < 120000) await sleep(20);
+    const closed = {
+      scales: SCALES,
+      seconds: elapsed,
+      stored: counter.ok,
+      storedPerSecond: counter.ok / elapsed,
+      deliveredPerSecond: deliveredInWindow / elapsed,
+      cloudCatchUpS: (Date.now() - drainStart) / 1000,
+    };
+    lat.sort((x, y) => x - y);
+    const okLatency = { p50: pct(lat, 50), p95: pct(lat, 95), p99: pct(lat, 99), max: lat[lat.length - 1] };
+    result.closedLoop = closed;
+    result.okLatencyMs = okLatency;
+    result.nodeRedRssMiB.afterClosedLoop = rssMiB(red.pid).rss;
+    report(
+      `closed loop: ${SCALES} scales, ${closed.stored} weighings in ${f(elapsed)} s: stored ${f(closed.storedPerSecond)}/s, delivered ${f(closed.deliveredPerSecond)}/s (Cloud caught up ${f(closed.cloudCatchUpS)} s after)`,
+    );
+    report(`weigh -> OK latency ms: p50 ${f(okLatency.p50)}, p95 ${f(okLatency.p95)}, p99 ${f(okLatency.p99)}, max ${f(okLatency.max)}`);
+  }
 
-  log('offline backlog');
-  // Phase 3: offline backlog.
-  await cloud.stop();
-  await sleep(1000);
-  const beforeCapture = rssMiB(red.pid);
-  const before = counter.ok;
-  const perScale = Math.ceil(BACKLOG / SCALES);
-  const counts = new Array(SCALES).fill(0);
-  const tCapture = Date.now();
-  await Promise.all(Array.from({ length: SCALES }, (_, i) => scale(tcpPort, id(i), () => (counts[i]++ < perScale ? Infinity : 0), [], counter)));
-  const captured = counter.ok - before;
-  const captureS = (Date.now() - tCapture) / 1000;
-  await sleep(2000);
-  const afterCapture = rssMiB(red.pid);
-  const backlogAtCloud0 = cloud.events.size;
-  const events = cloud.events;
-  log(`captured ${captured}; Cloud back`);
-  cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
-  const tBack = Date.now();
-  await cloud.start();
-  while (cloud.connections === 0 && Date.now() - tBack < 120000) await sleep(20);
-  const reconnectS = (Date.now() - tBack) / 1000;
-  while (cloud.events.size < captured && Date.now() - tBack < 600000) await sleep(50);
-  const drainS = (Date.now() - tBack) / 1000;
-  const backlog = {
-    captured,
-    capturePerSecond: captured / captureS,
-    reconnectS,
-    delivered: cloud.events.size,
-    drainSecondsAfterCloudBack: drainS,
-    rssGrowthMiB: afterCapture.rss - beforeCapture.rss,
-    rssGrowthPer100kMiB: ((afterCapture.rss - beforeCapture.rss) / captured) * 100000,
-  };
-  void backlogAtCloud0;
-  void events;
+  if (PHASES.has('open')) {
+    log('open loop');
+    const sentAt = new Map();
+    const open = await openLoop(tcpPort, SCALES, RATE, OPEN_SECONDS, sentAt);
+    const waitStart = Date.now();
+    const arrivedAll = () => [...sentAt.keys()].every((k) => arrivals.has(k));
+    while (!arrivedAll() && Date.now() - waitStart < 60000) await sleep(50);
+    for (const s of open.sockets) s.destroy();
+    const cloudLat = [...sentAt]
+      .filter(([k]) => arrivals.has(k))
+      .map(([k, t]) => Number(arrivals.get(k) - t) / 1e6)
+      .sort((x, y) => x - y);
+    const o = {
+      rate: RATE,
+      sent: open.sent,
+      sentPerSecond: open.sent / open.seconds,
+      arrived: cloudLat.length,
+      cloudLatencyMs: { p50: pct(cloudLat, 50), p99: pct(cloudLat, 99), max: cloudLat[cloudLat.length - 1] },
+    };
+    result.openLoop = o;
+    report(
+      `open loop: ${f(o.sentPerSecond)}/s for ${OPEN_SECONDS} s, ${o.arrived}/${open.sent} at the Cloud; weigh -> Cloud latency ms p50 ${f(o.cloudLatencyMs.p50)}, p99 ${f(o.cloudLatencyMs.p99)}, max ${f(o.cloudLatencyMs.max)}`,
+    );
+  }
+  arrivals.clear(); // the later phases count at the Cloud by weight range
+
+  if (PHASES.has('backlog')) {
+    log('offline backlog');
+    await cloud.stop();
+    await sleep(1000);
+    const beforeCapture = rssMiB(red.pid);
+    const before = counter.ok;
+    const perScale = Math.ceil(BACKLOG / SCALES);
+    const counts = new Array(SCALES).fill(0);
+    const tCapture = Date.now();
+    await Promise.all(Array.from({ length: SCALES }, (_, i) => scale(tcpPort, id(i), () => (counts[i]++ < perScale ? Infinity : 0), [], counter)));
+    const captured = counter.ok - before;
+    const captureS = (Date.now() - tCapture) / 1000;
+    await sleep(2000);
+    const afterCapture = rssMiB(red.pid);
+    const atCloudBefore = cloud.events.size;
+    log(`captured ${captured}; Cloud back`);
+    cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
+    const tBack = Date.now();
+    await cloud.start();
+    while (cloud.connections === 0 && Date.now() - tBack < 120000) await sleep(20);
+    const reconnectS = (Date.now() - tBack) / 1000;
+    while (cloud.events.size < captured && Date.now() - tBack < 600000) await sleep(50);
+    const drainS = (Date.now() - tBack) / 1000;
+    const backlog = {
+      captured,
+      capturePerSecond: captured / captureS,
+      reconnectS,
+      delivered: cloud.events.size,
+      drainSecondsAfterCloudBack: drainS,
+      rssGrowthMiB: afterCapture.rss - beforeCapture.rss,
+      rssGrowthPer100kMiB: ((afterCapture.rss - beforeCapture.rss) / captured) * 100000,
+    };
+    void atCloudBefore;
+    result.backlog = backlog;
+    result.nodeRedRssMiB.beforeBacklog = beforeCapture.rss;
+    result.nodeRedRssMiB.afterBacklog = afterCapture.rss;
+    report(
+      `backlog: ${captured} captured at ${f(backlog.capturePerSecond)}/s with the Cloud down; Cloud back: link up after ${f(reconnectS)} s, all ${backlog.delivered} delivered ${f(drainS)} s after it came back`,
+    );
+  }
+
+  if (PHASES.has('overload')) {
+    const capacity = result.closedLoop ? result.closedLoop.storedPerSecond : null;
+    const rate = a['overload-rate'] ? Number(a['overload-rate']) : capacity ? Math.round(4 * capacity) : 40000;
+    log(`overload: ${rate}/s offered for ${OVERLOAD_SECONDS} s`);
+    await sleep(2000);
+    const rss = rssSampler(red.pid);
+    const run = await overload(tcpPort, SCALES, rate, OVERLOAD_SECONDS);
+    const offerEnd = rssMiB(red.pid).rss;
+    // The offer is over: let the gateway take what the sockets still hold (the kernel's buffers hold
+    // many seconds of it), and the OKs come back; at most a minute.
+    const okd = () => run.scales.reduce((s, sc) => s + sc.oks, 0);
+    const tWait = Date.now();
+    let last = -1;
+    let still = Date.now();
+    while (okd() < run.offered && Date.now() - tWait < 60000) {
+      if (okd() !== last) [last, still] = [okd(), Date.now()];
+      else if (Date.now() - still > 10000) break; // no OK for 10 s: it will not come
+      await sleep(200);
+    }
+    const mem = rss.stop();
+    const oks = okd();
+    const Database = require('better-sqlite3');
+    const db = new Database(dbFile, { readonly: true });
+    const stored = db.prepare('SELECT COUNT(*) AS n FROM events WHERE weight_grams >= ? AND weight_grams < ?').get(OVERLOAD_NET0, OVERLOAD_NET0 + 1e6).n;
+    // OKs come back in the order of the lines on a socket: a scale's first `oks` lines are the OK'd ones.
+    const count = db.prepare('SELECT COUNT(*) AS n FROM events WHERE device_id = ? AND weight_grams >= ? AND weight_grams < ?');
+    let okdNotStored = 0;
+    run.scales.forEach((sc, i) => {
+      okdNotStored += sc.oks - count.get(id(i), OVERLOAD_NET0, OVERLOAD_NET0 + sc.oks).n;
+    });
+    db.close();
+    for (const sc of run.scales) sc.socket.destroy();
+    const inRange = () =>
+      [...cloud.events.values()].filter((e) => e.payload.weightGrams >= OVERLOAD_NET0 && e.payload.weightGrams < OVERLOAD_NET0 + 1e6).length;
+    const tCloud = Date.now();
+    let atCloud = inRange();
+    while (atCloud < stored && Date.now() - tCloud < 60000) {
+      await sleep(1000);
+      atCloud = inRange();
+    }
+    const o = {
+      rate,
+      seconds: run.seconds,
+      offered: run.offered,
+      offeredPerSecond: run.offered / run.seconds,
+      okd: oks,
+      stored,
+      atCloud,
+      okdNotStored,
+      rssMiB: { start: mem.start, peak: mem.peak, atOfferEnd: offerEnd, end: mem.end, growth: mem.peak - mem.start },
+    };
+    result.overload = o;
+    report(
+      `overload: ${rate}/s asked for ${f(run.seconds)} s, ${o.offered} offered (${f(o.offeredPerSecond)}/s taken by the sockets), ${oks} OK'd, ${stored} stored, ${atCloud} at the Cloud; OK'd not stored: ${okdNotStored}${okdNotStored ? ' (WRONG)' : ''}`,
+    );
+    report(
+      `overload: Node-RED RSS MiB start ${f(mem.start)}, peak ${f(mem.peak)} (+${f(mem.peak - mem.start)}), at the end of the offer ${f(offerEnd)}, end ${f(mem.end)}`,
+    );
+  }
+
+  if (PHASES.has('flood')) {
+    log(`flood: ${FLOOD_CLIENTS} clients connect and close for ${FLOOD_SECONDS} s while one scale weighs`);
+    await sleep(2000);
+    const rss = rssSampler(red.pid);
+    const okSeconds = [];
+    const t0 = Date.now();
+    const until = t0 + FLOOD_SECONDS * 1000;
+    const [counts] = await Promise.all([flood(tcpPort, FLOOD_CLIENTS, until), recordingScale(tcpPort, 'SCALE-50', until, t0, okSeconds)]);
+    const elapsed = (Date.now() - t0) / 1000;
+    await sleep(2000);
+    const mem = rss.stop();
+    const perSecond = new Array(Math.max(1, Math.floor(elapsed))).fill(0);
+    for (const s of okSeconds) if (s < perSecond.length) perSecond[s]++;
+    const o = {
+      clients: FLOOD_CLIENTS,
+      seconds: elapsed,
+      connections: counts.connected,
+      connectErrors: counts.errors,
+      connectionsPerSecond: counts.connected / elapsed,
+      scaleOks: okSeconds.length,
+      scaleOksPerSecond: { mean: okSeconds.length / elapsed, min: Math.min(...perSecond), max: Math.max(...perSecond) },
+      rssMiB: { start: mem.start, peak: mem.peak, end: mem.end, growth: mem.peak - mem.start },
+    };
+    result.flood = o;
+    report(
+      `flood: ${o.connections} connections in ${f(elapsed)} s (${f(o.connectionsPerSecond)}/s, ${o.connectErrors} connect errors); the scale got ${o.scaleOks} OKs, ${f(o.scaleOksPerSecond.mean)}/s (slowest second ${o.scaleOksPerSecond.min}, fastest ${o.scaleOksPerSecond.max})`,
+    );
+    report(`flood: Node-RED RSS MiB start ${f(mem.start)}, peak ${f(mem.peak)} (+${f(mem.peak - mem.start)}), end ${f(mem.end)}`);
+  }
+
   const end = rssMiB(red.pid);
-
+  result.nodeRedRssMiB.end = end.rss;
+  result.nodeRedRssMiB.peak = end.peak;
   red.kill('SIGTERM');
   await new Promise((r) => red.once('exit', r));
   await cloud.stop();
   fs.rmSync(userDir, { recursive: true, force: true });
 
-  const result = {
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0].model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
-    closedLoop: closed,
-    okLatencyMs: okLatency,
-    openLoop: openLoopResult,
-    backlog,
-    nodeRedRssMiB: {
-      idle: idle.rss,
-      afterClosedLoop: afterClosed.rss,
-      beforeBacklog: beforeCapture.rss,
-      afterBacklog: afterCapture.rss,
-      end: end.rss,
-      peak: end.peak,
-    },
-  };
-  const f = (n) => (typeof n === 'number' ? Math.round(n * 10) / 10 : n);
-  console.log(
-    `closed loop: ${SCALES} scales, ${closed.stored} weighings in ${f(elapsed)} s: stored ${f(closed.storedPerSecond)}/s, delivered ${f(closed.deliveredPerSecond)}/s (Cloud caught up ${f(closed.cloudCatchUpS)} s after)`,
-  );
-  console.log(`weigh -> OK latency ms: p50 ${f(okLatency.p50)}, p95 ${f(okLatency.p95)}, p99 ${f(okLatency.p99)}, max ${f(okLatency.max)}`);
-  console.log(
-    `open loop: ${f(openLoopResult.sentPerSecond)}/s for ${OPEN_SECONDS} s, ${openLoopResult.arrived}/${open.sent} at the Cloud; weigh -> Cloud latency ms p50 ${f(openLoopResult.cloudLatencyMs.p50)}, p99 ${f(openLoopResult.cloudLatencyMs.p99)}, max ${f(openLoopResult.cloudLatencyMs.max)}`,
-  );
-  console.log(
-    `backlog: ${captured} captured at ${f(backlog.capturePerSecond)}/s with the Cloud down; Cloud back: link up after ${f(reconnectS)} s, all ${backlog.delivered} delivered ${f(drainS)} s after it came back`,
-  );
-  console.log(
-    `Node-RED RSS MiB: idle ${f(idle.rss)}, after closed loop ${f(afterClosed.rss)}, backlog ${f(beforeCapture.rss)} -> ${f(afterCapture.rss)} (${f(backlog.rssGrowthPer100kMiB)} MiB per 100k queued), end ${f(end.rss)}, peak ${f(end.peak)}`,
+  const r = result.nodeRedRssMiB;
+  report(
+    `Node-RED RSS MiB: idle ${f(r.idle)}${r.afterClosedLoop ? `, after closed loop ${f(r.afterClosedLoop)}` : ''}${r.beforeBacklog ? `, backlog ${f(r.beforeBacklog)} -> ${f(r.afterBacklog)} (${f(result.backlog.rssGrowthPer100kMiB)} MiB per 100k queued)` : ''}, end ${f(r.end)}, peak ${f(r.peak)}`,
   );
   if (a.json) fs.writeFileSync(a.json, JSON.stringify(result, null, 2) + '\n');
 }

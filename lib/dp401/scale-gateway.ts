@@ -10,6 +10,7 @@ import type { DeviceConnectedPayload, DeviceDisconnectedPayload, DeviceHeartbeat
 import { allowListMatcher, normalizeAddress, type Dp401Settings } from './settings';
 import { systemClock, wallIso, type Clock } from '../util/clock';
 import { WarningLimiter } from '../util/warning-limiter';
+import { TokenBucket } from './token-bucket';
 
 /**
  * The TCP server DP-401 scales connect to, with no knowledge of Node-RED: it frames and
@@ -63,7 +64,19 @@ export interface LineRejected {
 }
 
 export interface GatewayWarning {
-  code: 'junk' | 'overflow' | 'unregistered' | 'id-conflict' | 'refused' | 'evicted' | 'registration-timeout' | 'bad-register' | 'ack-unknown' | 'ack-backlog';
+  code:
+    | 'junk'
+    | 'overflow'
+    | 'unregistered'
+    | 'id-conflict'
+    | 'refused'
+    | 'evicted'
+    | 'registration-timeout'
+    | 'bad-register'
+    | 'ack-unknown'
+    | 'ack-backlog'
+    /** Reading stopped: one scale, or all of them, have too many weighings waiting for OK. */
+    | 'paused';
   message: string;
   deviceId?: string | null;
   sourceIp?: string;
@@ -102,12 +115,34 @@ export interface GatewayOptions {
   healthIntervalMs?: number;
   /** Weighings awaiting the store's acknowledgement, at most (oldest forgotten first). */
   maxPendingAcks?: number;
+  /** A scale's socket is no longer read while this many of its weighings wait for OK. */
+  maxWaitingPerScale?: number;
+  /** No scale's socket is read while this many weighings in all wait for OK; reading resumes at half. */
+  maxWaitingTotal?: number;
+  /** New connections taken at once (default twice max connections, at least 64)... */
+  acceptBurst?: number;
+  /** ...and a second after that (default max connections, at least 16); the rest are refused. */
+  acceptsPerSecond?: number;
 }
+
+/**
+ * A DP-401 sends its next weighing only after the OK for the last one: a real scale has one,
+ * at most two (a resend) waiting. Eight leaves room for that and for duplicates, and stops a
+ * client that writes without reading OKs from queueing more than eight weighings in the flow.
+ */
+export const MAX_WAITING_PER_SCALE = 8;
+/**
+ * The flow holds at most this many weighings between dp401-in and the store's OK (a few KiB
+ * each in Node-RED messages: a few MiB). The 100-scale closed loop has at most 100 waiting,
+ * and the store commits in groups of a few hundred at most, so this never slows it.
+ */
+export const MAX_WAITING_TOTAL = 1000;
 
 interface Connection {
   id: string;
   socket: net.Socket;
-  framer: Dp401Framer;
+  /** Made at the first bytes: a socket that never sends (a flood, a port scan) costs none. */
+  framer: Dp401Framer | null;
   sourceIp: string;
   closeReason: DisconnectReason | null;
   warnedUnregistered: boolean;
@@ -115,6 +150,17 @@ interface Connection {
   identified: boolean;
   /** Monotonic time of accept, for the registration deadline. */
   acceptedAt: number;
+  /** Its weighings (originals and duplicates) waiting for the store's OK. */
+  waiting: number;
+  /** We stopped reading its socket (flow control): its silence is ours, not the scale's. */
+  paused: boolean;
+  /** Monotonic time up to which the pause has been credited to its health and deadline. */
+  pausedAt: number;
+  /** Packets framed from a chunk but not yet handled because a bound was reached (in order). */
+  held: Packet[] | null;
+  heldFrom: number;
+  /** Its packets are being handled right now (settling it again must wait). */
+  running: boolean;
 }
 
 interface PendingAck {
@@ -149,6 +195,16 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   private bindTimer: NodeJS.Timeout | null = null;
   private bindAttempts = 0;
   private stopped = false;
+  /** Too many weighings wait for OK in all: no socket is read until half of them are answered. */
+  private blocked = false;
+  /** Connections whose socket we paused, in the order they were paused (fair resumption). */
+  private readonly pausedConns = new Set<Connection>();
+  private readonly maxPerScale: number;
+  private readonly maxTotal: number;
+  /** New connections, in all: a connect flood is refused, the connected scales are not touched. */
+  private readonly accepts: TokenBucket;
+  /** The accept budget is spent: Node closes new connections before making sockets of them. */
+  private dropping = false;
   private listening = false;
   /** A listen() is in progress: the port may be bound any moment. */
   private binding = false;
@@ -164,11 +220,20 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   ) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.maxPerScale = Math.max(1, options.maxWaitingPerScale ?? MAX_WAITING_PER_SCALE);
+    this.maxTotal = Math.max(1, options.maxWaitingTotal ?? MAX_WAITING_TOTAL);
+    this.accepts = new TokenBucket(
+      options.acceptBurst ?? Math.max(64, 2 * settings.maxConnections),
+      options.acceptsPerSecond ?? Math.max(16, settings.maxConnections),
+      this.clock.mono(),
+    );
     this.registry = new DeviceRegistry(settings);
     this.duplicates = new DuplicateFilter(settings.duplicateWindowMs);
     this.allowed = allowListMatcher(settings.allowedSources);
     this.server = net.createServer((socket) => this.accept(socket));
     this.server.on('error', (err: NodeJS.ErrnoException) => this.bindFailed(err));
+    // Closed by Node (server.maxConnections, set while the accept budget is spent): no socket was made.
+    this.server.on('drop', (data?: { remoteAddress?: string }) => this.refuseFlood(normalizeAddress(data?.remoteAddress ?? '?')));
     this.server.on('listening', () => {
       this.binding = false;
       this.listening = true;
@@ -195,6 +260,16 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     return this.pendingAcks.size;
   }
 
+  /** No scale socket is read: the store is behind (too many weighings wait for its OK). */
+  get readingPaused(): boolean {
+    return this.blocked;
+  }
+
+  /** Sockets not being read right now (flow control), whether for their own backlog or the store's. */
+  get pausedSocketCount(): number {
+    return this.pausedConns.size;
+  }
+
   /** Age of the oldest weighing still waiting for the store's acknowledgement. */
   oldestPendingAckMs(): number {
     const first = this.pendingAcks.values().next().value;
@@ -210,6 +285,8 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     for (const c of this.connections.values()) c.socket.destroy();
     this.connections.clear();
     this.pendingAcks.clear();
+    this.pausedConns.clear();
+    this.blocked = false;
     this.removeAllListeners();
     return new Promise((resolve) => {
       const close = (): void => {
@@ -231,16 +308,17 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   acknowledge(sessionId: string, localEventId?: string): boolean {
     let connectionId = sessionId;
     let waiters: string[] = [];
-    if (localEventId !== undefined) {
-      const pending = this.pendingAcks.get(localEventId);
-      if (pending) {
-        this.pendingAcks.delete(localEventId);
-        waiters = pending.duplicateWaiters;
-        connectionId = pending.connectionId;
-      }
+    // Without an id, the ack answers the connection's oldest waiting weighing.
+    const key = localEventId ?? this.oldestPendingOf(sessionId);
+    const pending = key === undefined ? undefined : this.pendingAcks.get(key);
+    if (pending && key !== undefined) {
+      this.pendingAcks.delete(key);
+      waiters = pending.duplicateWaiters;
+      connectionId = pending.connectionId;
     }
     for (const w of waiters) this.writeOk(w);
     const sent = this.writeOk(connectionId);
+    if (pending) this.released(pending);
     if (!sent) {
       this.warn({
         code: 'ack-unknown',
@@ -257,9 +335,94 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
    */
   notStored(localEventId: string): boolean {
     this.duplicates.forget(localEventId);
-    const had = this.pendingAcks.delete(localEventId);
+    const pending = this.pendingAcks.get(localEventId);
+    this.pendingAcks.delete(localEventId);
+    if (pending) this.released(pending);
     this.emit('change');
-    return had;
+    return pending !== undefined;
+  }
+
+  private oldestPendingOf(connectionId: string): string | undefined {
+    for (const [eventId, p] of this.pendingAcks) if (p.connectionId === connectionId) return eventId;
+    return undefined;
+  }
+
+  /**
+   * A weighing no longer waits for OK (answered, refused or forgotten): its scale, and the
+   * scales of its duplicates, may be read again, and all of them once the store has caught up.
+   */
+  private released(p: PendingAck): void {
+    const conns = [p.connectionId, ...p.duplicateWaiters];
+    for (const id of conns) {
+      const c = this.connections.get(id);
+      if (c && c.waiting > 0) c.waiting--;
+    }
+    const now = this.clock.mono();
+    if (this.blocked && this.pendingAcks.size <= this.maxTotal / 2) {
+      this.blocked = false;
+      this.emit('change');
+      // In the order they were paused; one that fills the bound again stops the round.
+      for (const c of [...this.pausedConns]) this.settle(c, now);
+      return;
+    }
+    for (const id of conns) {
+      const c = this.connections.get(id);
+      if (c) this.settle(c, now);
+    }
+  }
+
+  /** May this connection's next weighing be taken now? Not with too many waiting for OK. */
+  private mustWait(conn: Connection): boolean {
+    return this.settings.ackMode === 'store' && (this.blocked || conn.waiting >= this.maxPerScale);
+  }
+
+  private pause(conn: Connection, now: number): void {
+    if (conn.paused) return;
+    conn.paused = true;
+    conn.pausedAt = now;
+    this.pausedConns.add(conn);
+    // The kernel's buffer fills and TCP makes the scale wait: nothing is read, nothing dropped.
+    conn.socket.pause();
+  }
+
+  /** Takes a paused connection's held packets and reads its socket again, if the bounds allow. */
+  private settle(conn: Connection, now: number): void {
+    if (!conn.paused || conn.running || conn.closeReason !== null || conn.socket.destroyed) return;
+    if (this.mustWait(conn)) return;
+    if (conn.held) {
+      const { held, heldFrom } = conn;
+      conn.held = null;
+      this.run(conn, held, heldFrom, now);
+      if (!conn.paused || conn.held || this.mustWait(conn)) return;
+    }
+    this.credit(conn, now);
+    conn.paused = false;
+    this.pausedConns.delete(conn);
+    conn.socket.resume();
+  }
+
+  /**
+   * While we do not read a socket, the scale's heartbeats wait in it: the time paused counts
+   * as heard (health) and as not yet elapsed (registration deadline), never as silence.
+   */
+  private credit(conn: Connection, now: number): void {
+    const d = now - conn.pausedAt;
+    conn.pausedAt = now;
+    if (!(d > 0)) return;
+    conn.acceptedAt = Math.min(now, conn.acceptedAt + d);
+    const rec = this.registry.get(conn.id);
+    if (rec) rec.lastHeardAt = Math.min(now, rec.lastHeardAt + d);
+  }
+
+  /** Stops reading every socket: the store is behind. */
+  private block(now: number): void {
+    this.blocked = true;
+    for (const c of this.connections.values()) if (c.closeReason === null) this.pause(c, now);
+    this.warn({
+      code: 'paused',
+      message: `stopped reading all ${this.connections.size} scale socket(s): ${this.pendingAcks.size} weighings wait for the store's OK (the store is behind, or its "stored" output is not wired back to dp401-in); the scales wait, nothing is lost; reading resumes at ${Math.floor(this.maxTotal / 2)}`,
+    });
+    this.emit('change');
   }
 
   private writeOk(connectionId: string): boolean {
@@ -311,6 +474,17 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       socket.destroy();
       return;
     }
+    if (!this.accepts.take(this.clock.mono())) {
+      socket.destroy();
+      this.refuseFlood(sourceIp);
+      if (!this.dropping) {
+        // Until the budget refills (the health timer checks), Node closes new connections itself:
+        // a flood then costs no socket objects, timers or buffers here. Connected scales go on.
+        this.dropping = true;
+        this.server.maxConnections = 1;
+      }
+      return;
+    }
     if (!this.allowed(sourceIp)) {
       this.refuse(socket, sourceIp, `connection from ${sourceIp} refused: not in the allowed sources`);
       return;
@@ -328,12 +502,18 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     const conn: Connection = {
       id,
       socket,
-      framer: new Dp401Framer(this.settings.maxLineBytes),
+      framer: null,
       sourceIp,
       closeReason: null,
       warnedUnregistered: false,
       identified: this.settings.addressMap.has(sourceIp),
       acceptedAt: now,
+      waiting: 0,
+      paused: false,
+      pausedAt: now,
+      held: null,
+      heldFrom: 0,
+      running: false,
     };
     this.connections.set(id, conn);
     this.registry.connect(id, sourceIp, now);
@@ -344,7 +524,20 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       conn.closeReason ??= 'socket-error';
     });
     socket.on('close', () => this.closed(conn));
+    if (this.blocked) this.pause(conn, now);
     this.emit('change');
+  }
+
+  private refuseFlood(sourceIp: string): void {
+    this.counters.refusedConnections++;
+    this.warn(
+      {
+        code: 'refused',
+        message: `refused a connection from ${sourceIp}: more than ${this.accepts.capacity} new connections at once or ${this.accepts.perSecond} a second (a connection flood?); connected scales are not affected`,
+        sourceIp,
+      },
+      'refused flood',
+    );
   }
 
   private refuse(socket: net.Socket, sourceIp: string, message: string): void {
@@ -404,22 +597,76 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
    * so they stop counting as originals (a resend on a new socket is stored as new).
    */
   private forgetConnection(conn: Connection): DeviceRecord | undefined {
+    this.pausedConns.delete(conn);
+    conn.held = null;
+    const gone: PendingAck[] = [];
     for (const [eventId, p] of this.pendingAcks) {
       if (p.connectionId === conn.id) {
         this.pendingAcks.delete(eventId);
         this.duplicates.forget(eventId);
+        gone.push(p);
       } else if (p.duplicateWaiters.includes(conn.id)) {
         p.duplicateWaiters = p.duplicateWaiters.filter((w) => w !== conn.id);
       }
     }
-    return this.registry.disconnect(conn.id);
+    const rec = this.registry.disconnect(conn.id);
+    if (!this.stopped) for (const p of gone) this.released(p);
+    return rec;
   }
 
   private receive(conn: Connection, chunk: Buffer): void {
     if (this.stopped) return;
     const now = this.clock.mono();
-    for (const packet of conn.framer.push(chunk)) this.handle(conn, packet, now);
+    conn.framer ??= new Dp401Framer(this.settings.maxLineBytes);
+    const packets = conn.framer.push(chunk);
+    if (conn.held) {
+      // Not expected (a paused socket emits no data), but never out of order if it happens.
+      conn.held = conn.held.slice(conn.heldFrom).concat(packets);
+      conn.heldFrom = 0;
+    } else this.run(conn, packets, 0, now);
     this.checkHealth();
+  }
+
+  /**
+   * Handles packets in order; a weighing that may not be taken now (too many waiting for OK)
+   * is held with everything after it, and the socket is paused until OKs go out. What is held
+   * is bounded by one chunk of the socket.
+   */
+  private run(conn: Connection, packets: Packet[], from: number, now: number): void {
+    conn.running = true;
+    try {
+      for (let i = from; i < packets.length; i++) {
+        const packet = packets[i];
+        if (packet.kind === 'line' && this.mustWait(conn)) {
+          conn.held = packets;
+          conn.heldFrom = i;
+          this.pausedForScale(conn, now);
+          return;
+        }
+        this.handle(conn, packet, now);
+      }
+    } finally {
+      conn.running = false;
+    }
+    // Stop reading as soon as the bound is reached, not at the next chunk; and a connection
+    // paused while it ran (the store-wide bound) that may go on is read again.
+    if (this.mustWait(conn)) this.pausedForScale(conn, now);
+    else if (conn.paused && !conn.held) this.settle(conn, now);
+  }
+
+  private pausedForScale(conn: Connection, now: number): void {
+    if (conn.paused) return;
+    this.pause(conn, now);
+    if (this.blocked) return; // the store-wide pause said so already
+    this.warn(
+      {
+        code: 'paused',
+        message: `stopped reading ${this.label(conn)}: ${conn.waiting} of its weighings wait for the store's OK (the scale waits; reading resumes as OKs go out)`,
+        deviceId: this.registry.get(conn.id)?.deviceId,
+        sourceIp: conn.sourceIp,
+      },
+      'paused scale',
+    );
   }
 
   private handle(conn: Connection, packet: Packet, now: number): void {
@@ -589,8 +836,10 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         sourceIp: conn.sourceIp,
         receivedAt: event.receivedAt,
       });
-      if (pending && this.settings.ackMode === 'store') pending.duplicateWaiters.push(conn.id);
-      else conn.socket.write(OK);
+      if (pending && this.settings.ackMode === 'store') {
+        pending.duplicateWaiters.push(conn.id);
+        conn.waiting++;
+      } else conn.socket.write(OK);
       this.emit('change');
       return;
     }
@@ -598,25 +847,28 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     this.counters.events++;
     this.lastEvent = event;
     if (this.settings.ackMode === 'receipt') conn.socket.write(OK);
-    else this.trackPendingAck(event.localEventId, conn.id, now);
+    else this.trackPendingAck(event.localEventId, conn, now);
     this.emit('event', event, conn.id);
     this.emit('change');
   }
 
-  private trackPendingAck(localEventId: string, connectionId: string, now: number): void {
+  private trackPendingAck(localEventId: string, conn: Connection, now: number): void {
     const max = this.options.maxPendingAcks ?? 10_000;
     if (this.pendingAcks.size >= max) {
-      const oldest = this.pendingAcks.keys().next().value;
+      const oldest = this.pendingAcks.entries().next().value;
       if (oldest !== undefined) {
-        this.pendingAcks.delete(oldest);
-        this.duplicates.forget(oldest);
+        this.pendingAcks.delete(oldest[0]);
+        this.duplicates.forget(oldest[0]);
+        this.released(oldest[1]);
       }
       this.warn({
         code: 'ack-backlog',
         message: `${max} weighings are waiting for the store's acknowledgement: is event-store's "stored" output wired back to dp401-in, or should acknowledge be "on receipt"?`,
       });
     }
-    this.pendingAcks.set(localEventId, { connectionId, duplicateWaiters: [], since: now });
+    this.pendingAcks.set(localEventId, { connectionId: conn.id, duplicateWaiters: [], since: now });
+    conn.waiting++;
+    if (!this.blocked && this.pendingAcks.size >= this.maxTotal) this.block(now);
   }
 
   /**
@@ -625,6 +877,12 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
    */
   private tick(): void {
     const now = this.clock.mono();
+    if (this.dropping && this.accepts.available(now) >= 1) {
+      this.dropping = false;
+      // Node's own limit is off again (it was never set otherwise).
+      (this.server as { maxConnections?: number }).maxConnections = undefined;
+    }
+    for (const c of this.pausedConns) this.credit(c, now);
     const deadline = this.settings.registrationTimeoutMs;
     if (deadline > 0) {
       for (const c of this.connections.values()) {
@@ -645,6 +903,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
 
   private checkHealth(): void {
     const now = this.clock.mono();
+    for (const c of this.pausedConns) this.credit(c, now);
     const changes: HealthChange[] = this.registry.evaluate(now);
     for (const ch of changes) {
       const conn = this.connections.get(ch.connectionId);

@@ -6,6 +6,7 @@ import { onInput } from '../shared/input';
 import { statusKey } from '../shared/status-text';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
+import { WarningLimiter } from '../../lib/util/warning-limiter';
 
 /** Config as the editor stores it (every field a string before validation). */
 type Dp401InDef = NodeDef & RawDp401Config;
@@ -68,6 +69,8 @@ export = function register(RED: NodeAPI): void {
       // Weighings the store has not OK'd: the scales wait, so this outranks the weights.
       if (gateway.oldestPendingAckMs() > OK_LATE_MS)
         return { fill: 'red', shape: 'dot', text: statusKey('dp401-in.status.no-ok', { count: gateway.pendingAckCount }) };
+      // The store is behind: no scale is read until it catches up (the scales wait, TCP holds their lines).
+      if (gateway.readingPaused) return { fill: 'yellow', shape: 'dot', text: statusKey('dp401-in.status.paused', { count: gateway.pendingAckCount }) };
       const last = gateway.lastEvent;
       const text = last
         ? statusKey('dp401-in.status.scales-weight', { count: devices.length, kg: formatKg(last.weightGrams) })
@@ -97,6 +100,10 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('dp401-in.errors.line-rejected', { device: info.deviceId ?? info.sourceIp, error: info.error, raw: info.raw }), msg);
     });
     gateway.on('warning', (w) => node.warn(w.message));
+    // A failing disk refuses every weighing: one log line a minute with the count. Catch nodes
+    // see each refusal from event-store, which fails that message with its error.
+    const notStoredLog = new WarningLimiter();
+    const notStoredFlush = setInterval(() => notStoredLog.flush(performance.now()).forEach((l) => node.warn(l.message)), 5000);
 
     onInput<InputMessage>(node, (msg) => {
       const payload = (msg.payload ?? {}) as { localEventId?: unknown; deviceId?: unknown };
@@ -111,7 +118,12 @@ export = function register(RED: NodeAPI): void {
         const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : null;
         if (!eventId) throw new Error(RED._('dp401-in.errors.not-stored', { id: 'a weighing', error: 'msg.payload.localEventId is missing' }));
         gateway.notStored(eventId);
-        node.warn(RED._('dp401-in.errors.not-stored', { id: eventId, error: String((payload as { error?: unknown }).error ?? 'unknown') }));
+        const line = notStoredLog.offer(
+          'not-stored',
+          RED._('dp401-in.errors.not-stored', { id: eventId, error: String((payload as { error?: unknown }).error ?? 'unknown') }),
+          performance.now(),
+        );
+        if (line) node.warn(line.message);
         return;
       }
       if (msg.topic === 'disconnect') {
@@ -126,6 +138,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       status.stop();
+      clearInterval(notStoredFlush);
       untrack();
       gateway
         .stop()

@@ -7,6 +7,7 @@ import { currentProblems } from '../../nodes/shared/problems';
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep, type Msg } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { encodeText } from '../../lib/dp401/weighing-line';
+import { MAX_WAITING_PER_SCALE } from '../../lib/dp401/scale-gateway';
 
 const dp401In = withCatalog(dp401InModule as never, 'dp401-in');
 
@@ -163,6 +164,45 @@ describe('dp401-in node (real sockets)', function () {
     assert.equal(scale.oks, 0);
     node.receive({ topic: 'ack', _session: events[0]._session, payload: events[0].payload });
     await scale.waitForOks(2);
+  });
+
+  it('stops reading a scale that writes without waiting for OKs at 8 waiting, and OKs every weighing as its ack comes, none before', async () => {
+    const { node, events } = await load({ ackMode: 'store' });
+    const scale = await connect();
+    const total = 40;
+    const lines = Array.from({ length: total }, (_, i) => Buffer.concat([weighingBytes({ netRaw: 1000 + i, grossRaw: 3500 + i }), CRLF]));
+    scale.write(Buffer.concat([Buffer.from('SCALE-01'), ...lines]));
+    await waitFor(() => events.length === MAX_WAITING_PER_SCALE, `${MAX_WAITING_PER_SCALE} events`);
+    await sleep(200);
+    assert.equal(events.length, MAX_WAITING_PER_SCALE, 'no more taken while 8 wait for OK');
+    assert.equal(scale.oks, 0, 'no OK before its ack');
+    // The "store" acks each event as it arrives; every OK follows an ack.
+    let acked = 0;
+    for (let round = 0; round < 500 && acked < total; round++) {
+      while (acked < events.length) {
+        const e = events[acked++];
+        node.receive({ topic: 'ack', _session: e._session, payload: e.payload });
+      }
+      assert.ok(events.length - acked <= MAX_WAITING_PER_SCALE);
+      await waitFor(() => events.length > acked || scale.oks === total, 'the next events');
+      assert.ok(scale.oks <= acked, `${scale.oks} OKs for ${acked} acks`);
+    }
+    await scale.waitForOks(total);
+    assert.deepEqual(
+      events.map((e) => (e.payload as EventPayload).weightGrams),
+      lines.map((_, i) => 1000 + i),
+      'every weighing, in order, once',
+    );
+  });
+
+  it('logs refused weighings (not_stored) in one line a minute, not one line each', async () => {
+    const { node, warnings } = await load({ ackMode: 'store' });
+    for (let i = 0; i < 5; i++) node.receive({ topic: 'not_stored', payload: { localEventId: `e${i}`, error: 'SQLITE_FULL' } });
+    await waitFor(() => warnings().length > 0, 'a warning');
+    await sleep(200);
+    const lines = warnings().filter((w) => /was not stored/.test(String(w[0])));
+    assert.equal(lines.length, 1, 'one line for five refusals in a minute');
+    assert.match(String(lines[0][0]), /e0 was not stored \(SQLITE_FULL\)/);
   });
 
   it('hands a device id to a new socket, closes the old one as replaced and warns of two scales', async () => {
