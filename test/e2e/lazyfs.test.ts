@@ -21,7 +21,8 @@ describe('LazyFS helper: a power cut drops what was not fsynced', function () {
   });
 
   beforeEach(() => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctlfs-'));
+    // "-o" in the path on purpose: LazyFS once took such a --config-path for a mount option.
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctlfs-o'));
   });
 
   afterEach(async () => {

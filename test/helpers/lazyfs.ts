@@ -275,8 +275,11 @@ export class LazyFsMount {
     const offset = this.logSize();
     const out = fs.openSync(this.log, 'a');
     try {
-      // Foreground (-f) so this is LazyFS's own pid; at most 10 arguments reach FUSE.
-      this.child = spawn(this.bin, [this.mnt, '--config-path', this.config, '-o', `modules=subdir,subdir=${this.root}`, '-f'], {
+      // Foreground (-f) so this is LazyFS's own pid; at most 10 arguments reach FUSE. The config
+      // path is relative to cwd (dir): LazyFS ignores a --config-path containing "-o" in any
+      // case (strcasestr), and then fails on config/default.toml; a mkdtemp suffix starting
+      // with o or O did that.
+      this.child = spawn(this.bin, [this.mnt, '--config-path', path.basename(this.config), '-o', `modules=subdir,subdir=${this.root}`, '-f'], {
         cwd: this.dir,
         stdio: ['ignore', out, out],
       });
