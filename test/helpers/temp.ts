@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { StoreServiceOptions } from '../../lib/store/store-service';
 
 /** A fresh temp directory per test, removed afterwards. */
 export function tempDirs(): { make(prefix?: string): string; cleanup(): void } {
@@ -38,6 +39,20 @@ export function taggedEvent(over: Record<string, unknown> = {}): {
     offlineBatchId: null,
     offlineMode: false,
     raw: `00001,raw line ${n}`,
+    ...over,
+  };
+}
+
+/** A StoreService's options as the tests use them (the node's defaults, no disk alarm), with changes. */
+export function storeOptions<T extends object>(over: T = {} as T): StoreServiceOptions & T {
+  return {
+    siteId: 'SITE01',
+    batchSize: 100,
+    window: 1000,
+    ackTimeoutMs: 30_000,
+    retentionDays: 30,
+    minFreeDiskBytes: 0,
+    maxPendingAgeMs: 3_600_000,
     ...over,
   };
 }

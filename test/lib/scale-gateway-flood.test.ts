@@ -7,7 +7,7 @@ import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { StoreService } from '../../lib/store/store-service';
 import { ManualClock } from '../helpers/clock';
 import { freePort, waitFor, sleep, ScaleClient } from '../helpers/node-red';
-import { tempDirs } from '../helpers/temp';
+import { tempDirs, storeOptions } from '../helpers/temp';
 
 /**
  * A connect flood over real TCP sockets while a real scale weighs into a real SQLite store.
@@ -61,15 +61,7 @@ describe('ScaleGateway under a connect flood (real sockets, real SQLite)', funct
     clock = new ManualClock();
     const { settings } = parseDp401Settings({ port: String(port), bindAddress: '127.0.0.1', timeZone: 'Europe/Istanbul', ackMode: 'store' });
     db = openDatabase(path.join(dirs.make(), 'site.db'));
-    svc = new StoreService(db, {
-      siteId: 'S',
-      batchSize: 100,
-      window: 1000,
-      ackTimeoutMs: 30_000,
-      retentionDays: 30,
-      minFreeDiskBytes: 0,
-      maxPendingAgeMs: 3_600_000,
-    });
+    svc = new StoreService(db, storeOptions({ siteId: 'S' }));
     gateway = new ScaleGateway(settings!, { clock, healthIntervalMs: 20, acceptBurst: 10, acceptsPerSecond: 5 });
     const warnings: GatewayWarning[] = [];
     const devices: string[] = [];

@@ -8,7 +8,7 @@ import { StoreService } from '../../lib/store/store-service';
 import { ManualClock } from '../helpers/clock';
 import { freePort, waitFor, sleep, ScaleClient } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
-import { tempDirs } from '../helpers/temp';
+import { tempDirs, storeOptions } from '../helpers/temp';
 
 /**
  * Flow control over real TCP sockets: the gateway stops reading a scale that has too many
@@ -36,15 +36,7 @@ describe('ScaleGateway flow control (real sockets, real SQLite)', function () {
     const { settings, errors } = parseDp401Settings({ port: String(port), bindAddress: '127.0.0.1', timeZone: 'Europe/Istanbul', ackMode: 'store', ...config });
     assert.deepEqual(errors, []);
     db = openDatabase(path.join(dirs.make(), 'site.db'));
-    svc = new StoreService(db, {
-      siteId: 'S',
-      batchSize: 100,
-      window: 1000,
-      ackTimeoutMs: 30_000,
-      retentionDays: 30,
-      minFreeDiskBytes: 0,
-      maxPendingAgeMs: 3_600_000,
-    });
+    svc = new StoreService(db, storeOptions({ siteId: 'S' }));
     gateway = new ScaleGateway(settings!, { clock, healthIntervalMs: 20, ...options });
     waiting = [];
     taken = 0;

@@ -7,17 +7,9 @@ import { isDiskFault, openDatabase } from '../../lib/db/database';
 import { acquireDatabase, markBroken, openDatabases } from '../../lib/db/database-pool';
 import { StoreService, type CloudMessage, type StoreServiceOptions } from '../../lib/store/store-service';
 import type { Fsync } from '../../lib/db/wal-sync';
-import { tempDirs, taggedEvent } from '../helpers/temp';
+import { tempDirs, taggedEvent, storeOptions } from '../helpers/temp';
 
-const opts: StoreServiceOptions = {
-  siteId: 'SITE01',
-  batchSize: 100,
-  window: 1000,
-  ackTimeoutMs: 30_000,
-  retentionDays: 30,
-  minFreeDiskBytes: 0,
-  maxPendingAgeMs: 3_600_000,
-};
+const opts: StoreServiceOptions = storeOptions({ siteId: 'SITE01' });
 
 /** An error as better-sqlite3 throws it when the OS refuses a read (the code is what counts). */
 const ioError = (): Error => new Database.SqliteError('disk I/O error', 'SQLITE_IOERR_READ');

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { StoreService, type CloudMessage } from '../../lib/store/store-service';
-import { tempDirs, taggedEvent } from '../helpers/temp';
+import { tempDirs, taggedEvent, storeOptions } from '../helpers/temp';
 
 describe('StoreService', () => {
   const dirs = tempDirs();
@@ -14,15 +14,7 @@ describe('StoreService', () => {
   beforeEach(() => {
     dir = dirs.make();
     db = openDatabase(path.join(dir, 'site.db'));
-    svc = new StoreService(db, {
-      siteId: 'SITE01',
-      batchSize: 100,
-      window: 1000,
-      ackTimeoutMs: 30_000,
-      retentionDays: 30,
-      minFreeDiskBytes: 0,
-      maxPendingAgeMs: 3_600_000,
-    });
+    svc = new StoreService(db, storeOptions({ siteId: 'SITE01' }));
   });
   afterEach(() => {
     svc.close();
