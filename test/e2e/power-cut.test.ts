@@ -7,7 +7,8 @@ import * as path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import { encodeText } from '../../lib/dp401/weighing-line';
-import { formatWeighingLine } from '../../sim/scale-simulator';
+import { formatWeighingLine, seededRandom } from '../../sim/scale-simulator';
+import { freePort, sleep, waitFor } from '../helpers/node-red';
 import { ReferenceCloud } from '../../sim/reference-cloud';
 import { lazyFsMountable, LazyFsMount } from '../helpers/lazyfs';
 
@@ -38,39 +39,6 @@ const CONTROL_CYCLES = Math.max(1, Number(process.env.POWER_CUT_CONTROL_CYCLES) 
 // the pages it needs; 100 cuts took at most 7 MB in one mount.
 const CACHE_SIZE = '64mb';
 const MAX_CACHE_USE_PERCENT = 50;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(check: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-/** Small seeded PRNG: a failing run can be replayed with the same seed (POWER_CUT_SEED). */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A DP-401 weighing stop-and-wait, as the real scale does: one line, then wait for `OK\n`. A
@@ -289,7 +257,7 @@ class PowerCutRig {
     log: (s: string) => void;
   }): Promise<Figures> {
     const t0 = Date.now();
-    const random = seeded(o.seed);
+    const random = seededRandom(o.seed); // replayable with POWER_CUT_SEED
     process.on('exit', this.exitHook);
     // Short: FIFO commands naming files under it must fit LazyFS's 100-byte reads.
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ctpc-'));

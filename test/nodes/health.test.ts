@@ -30,15 +30,6 @@ interface Answer {
 const admin = (): { get(r: string): Promise<Answer>; post(r: string): Promise<Answer> } =>
   (helper as unknown as { request(): { get(r: string): Promise<Answer>; post(r: string): Promise<Answer> } }).request();
 
-/** Polls an async condition (the admin answers), bounded in time. */
-async function waitForAnswer(ok: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 function health(): Promise<Health> {
   return admin().get('/carnitrack/health') as unknown as Promise<Health>;
 }
@@ -81,7 +72,7 @@ describe('GET /carnitrack/health tells the same truth as the tab', function () {
 
   it('200 ok when all is well', async () => {
     await deploy({});
-    await waitForAnswer(async () => (await health()).status === 200, 'healthy');
+    await waitFor(async () => (await health()).status === 200, 'healthy');
     const h = await health();
     assert.equal(h.body.status, 'ok');
     assert.deepEqual(h.body.problems, []);
@@ -121,7 +112,7 @@ describe('GET /carnitrack/health tells the same truth as the tab', function () {
       taggedEvent({ deviceId: 'SCALE-01', receivedAt: day(3, 11), productName: 'ANTRİKOT' }),
     ];
     for (const e of events) store.receive({ topic: 'event', payload: e });
-    await waitForAnswer(async () => ((await admin().get('/carnitrack/events?limit=10')).body as unknown as unknown[]).length === 4, 'the four stored');
+    await waitFor(async () => ((await admin().get('/carnitrack/events?limit=10')).body as unknown as unknown[]).length === 4, 'the four stored');
     const csv = await admin().get('/carnitrack/events.csv?from=2026-12-02&to=2026-12-03');
     assert.equal(csv.status, 200);
     assert.match(csv.headers['content-type'], /^text\/csv/);
