@@ -5,6 +5,7 @@ import { Dp401Framer, type Packet } from './framer';
 import { parseWeighingLine } from './weighing-line';
 import { buildWeighingEvent, type WeighingEvent } from './weighing-event';
 import { DuplicateFilter } from './duplicate-filter';
+import { IdConflicts, type IdConflict } from './id-conflicts';
 import { DeviceRegistry, type DeviceRecord, type DeviceHealth, type HealthChange } from './device-registry';
 import type { DeviceConnectedPayload, DeviceDisconnectedPayload, DeviceHeartbeatPayload } from '../protocol/messages';
 import { allowListMatcher, normalizeAddress, type Dp401Settings } from './settings';
@@ -105,6 +106,8 @@ export interface DeviceView {
   heartbeatCount: number;
   eventCount: number;
   duplicateCount: number;
+  /** The addresses registering as this scale's id while two scales fight over it, else null. */
+  idConflict: string[] | null;
   /** Seconds the oldest weighing of this scale has waited for the store's OK; null when none waits. */
   waitingForOkS: number | null;
 }
@@ -186,6 +189,10 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   private readonly pendingAcks = new Map<string, PendingAck>();
   /** Connections whose device id moved to a newer socket: connection id -> device id. */
   private readonly replacedIds = new Map<string, string>();
+  /** Ids two scales fight over (see IdConflicts); their take-overs are not reported to the flow. */
+  private readonly conflicts = new IdConflicts();
+  /** Sockets that lost their id in such a conflict: their close is not reported either. */
+  private readonly quietCloses = new Set<string>();
   private readonly allowed: (address: string) => boolean;
   private readonly clock: Clock;
   private readonly warnings = new WarningLimiter(WARNING_WINDOW_MS);
@@ -581,7 +588,8 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     // A replaced socket lost its id to the new one; report it under that id all the same.
     const deviceId = rec?.deviceId ?? this.replacedIds.get(conn.id) ?? null;
     this.replacedIds.delete(conn.id);
-    if (deviceId) {
+    const quiet = this.quietCloses.delete(conn.id);
+    if (deviceId && !quiet) {
       this.emit('device', 'device_disconnected', {
         deviceId,
         reason,
@@ -743,8 +751,15 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       return;
     }
     const result = this.registry.register(conn.id, deviceId, now);
+    // Two scales with one id take it from each other over and over: the flow (and the Cloud)
+    // keeps seeing one connected scale, and the conflict is a problem until it stops.
+    let quiet = false;
     if (result.replaced) {
       const old = this.connections.get(result.replaced.connectionId);
+      // The first take-over is reported as it always was; those after it, while the conflict lasts, not.
+      quiet = this.conflicts.active(deviceId, now) !== null;
+      if (result.conflict) this.conflicts.takeover(deviceId, result.replaced.sourceIp, conn.sourceIp, now);
+      if (old && quiet) this.quietCloses.add(old.id);
       if (result.conflict) {
         this.warn(
           {
@@ -760,6 +775,10 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         this.replacedIds.set(old.id, deviceId);
         this.close(old, 'replaced');
       }
+    }
+    if (quiet) {
+      this.emit('change');
+      return;
     }
     this.emit('device', 'device_connected', {
       deviceId,
@@ -926,8 +945,14 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     return this.registry.devices();
   }
 
+  /** The ids two scales fight over now (each naming every address seen), for problems and views. */
+  idConflicts(): IdConflict[] {
+    return this.conflicts.list(this.clock.mono());
+  }
+
   /** Devices with their times on the wall clock, for admin views. */
   deviceViews(): DeviceView[] {
+    const conflicts = new Map(this.idConflicts().map((c) => [c.deviceId, c.addresses]));
     const at = (t: number | null): string | null => (t === null ? null : wallIso(this.clock, t));
     // Oldest first: the map keeps insertion order, so the first entry per connection wins.
     const waitingSince = new Map<string, number>();
@@ -946,6 +971,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       eventCount: d.eventCount,
       duplicateCount: d.duplicateCount,
       waitingForOkS: waitingSince.has(d.connectionId) ? Math.round((now - waitingSince.get(d.connectionId)!) / 100) / 10 : null,
+      idConflict: (d.deviceId !== null && conflicts.get(d.deviceId)) || null,
     }));
   }
 }

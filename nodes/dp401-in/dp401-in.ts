@@ -69,6 +69,9 @@ export = function register(RED: NodeAPI): void {
       // Weighings the store has not OK'd: the scales wait, so this outranks the weights.
       if (gateway.oldestPendingAckMs() > OK_LATE_MS)
         return { fill: 'red', shape: 'dot', text: statusKey('dp401-in.status.no-ok', { count: gateway.pendingAckCount }) };
+      // Two scales with one id: their weighings cannot be told apart.
+      const conflict = gateway.idConflicts()[0];
+      if (conflict) return { fill: 'red', shape: 'dot', text: statusKey('dp401-in.status.id-conflict', { device: conflict.deviceId }) };
       // The store is behind: no scale is read until it catches up (the scales wait, TCP holds their lines).
       if (gateway.readingPaused) return { fill: 'yellow', shape: 'dot', text: statusKey('dp401-in.status.paused', { count: gateway.pendingAckCount }) };
       const last = gateway.lastEvent;

@@ -296,6 +296,14 @@ export function edgeMetrics(): MetricFamily[] {
       'A connected scale is online (1) or stale/offline (0)',
       devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: d.health === 'online' ? 1 : 0 })),
     ),
+    // Only while two scales fight over an id (1 per address seen), so a dashboard can alert on it.
+    gauge(
+      'carnitrack_scale_id_conflict',
+      'Two or more scales register with this id now: their weighings cannot be told apart',
+      gateways.flatMap((g) =>
+        g.part.idConflicts().map((c) => ({ labels: { ...node(g), device: c.deviceId, addresses: c.addresses.join(' ') }, value: c.addresses.length })),
+      ),
+    ),
     gauge(
       'carnitrack_scale_last_weight_grams',
       'Last net weight of each connected scale',

@@ -29,7 +29,8 @@ export interface Problem {
     | 'write-failed'
     | 'failed-events'
     | 'offline-batches'
-    | 'not-sender';
+    | 'not-sender'
+    | 'id-conflict';
   values: Record<string, string | number>;
 }
 
@@ -55,6 +56,8 @@ export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> 
     const waitMs = gw.oldestPendingAckMs();
     if (waitMs > OK_LATE_MS) add(g, 'error', 'no-ok', { count: gw.pendingAckCount, seconds: Math.round(waitMs / 1000) });
     for (const d of gw.devices()) if (d.health === 'stale') add(g, 'warning', 'scale-stale', { device: d.deviceId ?? d.sourceIp });
+    // Two scales with one id: their weighings cannot be told apart. An error until it stops.
+    for (const c of gw.idConflicts()) add(g, 'error', 'id-conflict', { device: c.deviceId, addresses: c.addresses.join(', ') });
   }
   for (const l of live.links.values()) {
     const s = l.part.currentStatus;

@@ -4,6 +4,8 @@ import type { FlowNode } from 'node-red-node-test-helper';
 import dp401InModule = require('../../nodes/dp401-in/dp401-in');
 import { live } from '../../nodes/shared/live-registry';
 import { currentProblems } from '../../nodes/shared/problems';
+import { edgeMetrics } from '../../nodes/shared/admin-routes';
+import { formatOpenMetrics } from '../../lib/metrics/openmetrics';
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep, type Msg } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { encodeText } from '../../lib/dp401/weighing-line';
@@ -221,6 +223,44 @@ describe('dp401-in node (real sockets)', function () {
     await waitFor(() => events.length === 1, 'a weighing on the new socket');
     assert.equal((events[0].payload as EventPayload).sourceIp, '127.0.0.2');
     assert.equal(second.closed, false);
+  });
+
+  it('makes two scales with one id a problem naming both addresses, and keeps their take-overs from the flow (and the Cloud)', async () => {
+    const { devices, statuses } = await load();
+    const first = await connect('127.0.0.1');
+    first.write('SCALE-05HB');
+    await waitFor(() => devices.some((m) => m.topic === 'device_heartbeat'), 'the first heartbeat');
+    const second = await connect('127.0.0.2');
+    second.write('SCALE-05HB');
+    await first.waitForClose();
+    await waitFor(() => devices.some((m) => m.topic === 'device_disconnected'), 'the first take-over, reported');
+    // The scale at .1 reconnects and takes the id back, and again the one at .2: the id flips.
+    for (let i = 0; i < 3; i++) {
+      await sleep(50);
+      const back = await connect(i % 2 ? '127.0.0.2' : '127.0.0.1');
+      back.write('SCALE-05HB');
+      await waitFor(
+        () =>
+          live.gateways
+            .get('in')!
+            .part.deviceViews()
+            .some((d) => d.sourceIp === (i % 2 ? '127.0.0.2' : '127.0.0.1')),
+        'the take-over',
+      );
+    }
+    await sleep(200);
+    const byTopic = (t: string): number => devices.filter((m) => m.topic === t).length;
+    assert.deepEqual([byTopic('device_connected'), byTopic('device_disconnected')], [2, 1], 'one connect each at first, one replaced: no pair per flip');
+    const problem = currentProblems().find((p) => p.code === 'id-conflict');
+    assert.deepEqual(problem && [problem.severity, problem.values.device, problem.values.addresses], ['error', 'SCALE-05', '127.0.0.1, 127.0.0.2']);
+    const view = live.gateways
+      .get('in')!
+      .part.deviceViews()
+      .find((d) => d.deviceId === 'SCALE-05')!;
+    assert.deepEqual(view.idConflict, ['127.0.0.1', '127.0.0.2']);
+    assert.match(formatOpenMetrics(edgeMetrics()), /\ncarnitrack_scale_id_conflict\{[^}]*device="SCALE-05"[^}]*\} 2\n/);
+    await sleep(1200); // the status is throttled
+    assert.match(String((statuses().at(-1)?.[0] as { text?: string } | undefined)?.text), /^ID conflict: SCALE-05$/, 'the status names the id');
   });
 
   it('never drops a weighing from a scale that did not register', async () => {
