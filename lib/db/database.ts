@@ -202,6 +202,21 @@ export function openDatabase(file: string, durability: Durability = 'full', must
     // event loop, with two fsyncs of its own. Every 4,000 pages instead of SQLite's 1,000:
     // a quarter of the fsyncs, pages written many times copied once, for a WAL of up to 16 MiB.
     db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+    if (mustExist) {
+      // A reopen after a disk fault. After a failed fsync the kernel may keep pages it could not
+      // write in its cache, marked clean: this connection would read those WAL frames as good
+      // and append new commits after a hole on disk. Copying the whole WAL into the database
+      // file and fsyncing it now (then emptying the WAL) puts what is read on disk before any
+      // new commit; if that cannot be done the disk is not back, and the reopen is tried again.
+      const r = db.pragma('wal_checkpoint(TRUNCATE)') as Array<{ busy: number; log: number; checkpointed: number }>;
+      if (r[0] && (r[0].busy !== 0 || r[0].log !== r[0].checkpointed)) {
+        const err = new Error(
+          `the write-ahead log of ${file} could not be copied into the database (busy ${r[0].busy}, ${r[0].checkpointed} of ${r[0].log} pages)`,
+        ) as NodeJS.ErrnoException;
+        err.code = 'SQLITE_IOERR';
+        throw err;
+      }
+    }
     migrate(db);
   } catch (err) {
     db.close();

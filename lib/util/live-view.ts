@@ -53,7 +53,11 @@ export class LiveView<T> {
       const [key, value] = first.value;
       this.waiting.delete(key);
       this.next = now + 1000 / this.perSecond;
-      this.emit(key, value);
+      try {
+        this.emit(key, value);
+      } catch {
+        /* a value the view cannot show (e.g. one that cannot be copied) is skipped: this runs on a timer */
+      }
     }
     if (this.waiting.size && !this.closed) this.timer = this.timers.setTimeout(() => this.drain(), Math.max(0, this.next - now));
   }

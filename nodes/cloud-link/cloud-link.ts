@@ -129,7 +129,8 @@ export = function register(RED: NodeAPI): void {
         try {
           const site = siteOf(RED, config.site);
           if (typeof site === 'string') throw new Error(site);
-          lease = site.lease();
+          // Only a database that is there: after a disk fault the mount point may be empty.
+          lease = site.lease({ mustExist: true });
           saveEdgeId(lease.db, edgeId);
           node.log(RED._('cloud-link.log.edge-id', { edgeId }));
         } catch (err) {

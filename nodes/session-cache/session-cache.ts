@@ -63,6 +63,19 @@ export = function register(RED: NodeAPI): void {
       for (const m of messages) send({ topic: m.topic, payload: m.payload });
     };
 
+    /**
+     * An event that cannot be tagged is not stored: `not_stored` goes on to event-store, which
+     * passes it to dp401-in, which forgets the weighing. No OK; the scale keeps it, and its
+     * resend is stored as new once the disk answers again (not taken for a duplicate).
+     */
+    const refuse = (msg: NodeMessageInFlow, send: Send, error: string): void => {
+      const event = payloadObject(msg);
+      const nack: Record<string, unknown> = { topic: 'not_stored', payload: { localEventId: event.localEventId, deviceId: event.deviceId, error } };
+      const session = (msg as { _session?: unknown })._session;
+      if (session) nack._session = session;
+      send(nack as NodeMessageInFlow);
+    };
+
     onInput<NodeMessageInFlow>(
       node,
       (msg, send) => {
@@ -72,18 +85,8 @@ export = function register(RED: NodeAPI): void {
         const cache = started.part;
         if (!cache) {
           if (started.down && topic === 'cloud_status') return; // kept above for the reopened cache
-          if (started.down && topic === 'event') {
-            // Down after a disk fault: the event cannot be tagged, so it is not stored. event-store
-            // passes this not_stored on to dp401-in, which forgets the weighing: no OK, the scale
-            // keeps it and its resend is stored as new once the disk answers again.
-            const event = payloadObject(msg);
-            const nack: Record<string, unknown> = {
-              topic: 'not_stored',
-              payload: { localEventId: event.localEventId, deviceId: event.deviceId, error: `session-cache: ${started.down}` },
-            };
-            if ((msg as { _session?: unknown })._session) nack._session = (msg as { _session?: unknown })._session;
-            send(nack as NodeMessageInFlow);
-          }
+          // Down (a disk fault) or never started: the event cannot be tagged, so it is not stored.
+          if (topic === 'event') refuse(msg, send, `session-cache: ${started.down ?? 'not running'}`);
           throw new Error(started.down ? RED._('session-cache.errors.down', { error: started.down }) : RED._('session-cache.errors.not-running'));
         }
         if ((SESSION_TOPICS as readonly string[]).includes(topic)) {
@@ -97,14 +100,21 @@ export = function register(RED: NodeAPI): void {
         } else if (topic === 'event') {
           const event = payloadObject(msg);
           if (typeof event.deviceId !== 'string' || !event.deviceId) throw new Error(RED._('session-cache.errors.event-device'));
-          const { tags, messages, expired } = cache.tag(event.deviceId, now);
+          let tagged: ReturnType<SessionCache['tag']>;
+          try {
+            tagged = cache.tag(event.deviceId, now);
+          } catch (err) {
+            refuse(msg, send, `session-cache: ${(err as Error).message}`);
+            throw err;
+          }
+          const { tags, messages, expired } = tagged;
           if (expired) {
             node.warn(RED._('session-cache.errors.expired', { session: expired.cloudSessionId, device: expired.deviceId, hours: expiryHours }));
           }
           sendBatches(send, messages);
           msg.payload = merged(event, tags);
-          live.offer(event.deviceId, msg.payload as Record<string, unknown>);
           send(msg);
+          live.offer(event.deviceId, msg.payload as Record<string, unknown>);
         } else {
           throw new Error(RED._('session-cache.errors.unknown-topic', { topic }));
         }

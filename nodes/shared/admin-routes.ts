@@ -225,7 +225,12 @@ export function registerAdminRoutes(RED: NodeAPI): void {
             .filter((r) => q.device === undefined || r.deviceId === q.device)
             .map(csvLine)
             .join('');
-          if (text && !res.write(text)) await new Promise((resolve) => res.once('drain', resolve));
+          // A reader that goes away never drains: its close ends the wait too.
+          if (text && !res.write(text))
+            await new Promise<void>((resolve) => {
+              res.once('drain', resolve);
+              res.once('close', resolve);
+            });
           else await new Promise<void>((resolve) => setImmediate(resolve));
         }
       }
