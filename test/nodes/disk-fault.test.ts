@@ -115,4 +115,30 @@ describe('a disk fault never takes the gateway down: the nodes close their parts
       db.close();
     }
   });
+  it('refuses (not_stored, no OK) a weighing whose tagging fails at the moment the disk goes, so dp401-in does not hold it', async () => {
+    const port = await freePort();
+    const dbFile = path.join(dirs.make(), 'carnitrack.db');
+    await helper.load(modules, flow(port, dbFile));
+    const stored = collect(helper.getNode('stored'));
+    await waitFor(() => live.gateways.has('in') && live.gateways.get('in')!.part.isListening, 'dp401-in to listen');
+    client = await ScaleClient.connect(port);
+    client.write('SCALE-07');
+    await client.weigh(1000);
+    // The shared connection stops working under the running nodes (here: closed, as a dead
+    // disk leaves it; the session-cache has not been told): SCALE-08's session read throws.
+    const lease = acquireDatabase(dbFile);
+    lease.db.close();
+    const other = await ScaleClient.connect(port);
+    other.write('SCALE-08');
+    other.write(Buffer.concat([weighingBytes({ netRaw: 1300, grossRaw: 3800, tareRaw: 2500 }), CRLF]));
+    await waitFor(
+      () => stored.some((m) => m.topic === 'not_stored' && (m.payload as { deviceId?: string }).deviceId === 'SCALE-08'),
+      'not_stored for SCALE-08',
+    );
+    await sleep(200);
+    assert.equal(other.oks, 0, 'no OK for what was not stored');
+    assert.equal(live.gateways.get('in')!.part.pendingAckCount, 0, 'dp401-in holds nothing for it');
+    other.destroy();
+    lease.release();
+  });
 });
