@@ -32,6 +32,17 @@ function closeQuietly(fd: number): void {
   }
 }
 
+/** Answers every waiter: one that throws must not stop the others, nor escape into libuv (an uncaught exception). */
+function answerAll(waiters: Waiter[], err: Error | null): void {
+  for (const cb of waiters) {
+    try {
+      cb(err);
+    } catch {
+      /* the waiter's own error; it reports its own */
+    }
+  }
+}
+
 export class WalSync {
   private readonly fd: number;
   private waiting: Waiter[] = [];
@@ -82,15 +93,7 @@ export class WalSync {
       if (err && !this.failed) this.failed = syncError(err);
       // Answered already when close() synced them itself. After a failure the commits that
       // waited behind this fsync are refused too (see afterCommit).
-      const answer = this.failed ? [...group.splice(0), ...this.waiting.splice(0)] : group.splice(0);
-      for (const cb of answer) {
-        // A callback that throws must not stop the others, nor escape into libuv (an uncaught exception).
-        try {
-          cb(this.failed);
-        } catch {
-          /* the waiter's own error; it reports its own */
-        }
-      }
+      answerAll(this.failed ? [...group.splice(0), ...this.waiting.splice(0)] : group.splice(0), this.failed);
       if (this.closing) this.releaseFile();
       else if (this.waiting.length) this.start();
     });
@@ -112,7 +115,7 @@ export class WalSync {
       } catch (e) {
         err = this.failed = syncError(e as NodeJS.ErrnoException);
       }
-    for (const cb of group) cb(err);
+    answerAll(group, err);
     if (!this.inFlight) this.releaseFile();
   }
 

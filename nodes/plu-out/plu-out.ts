@@ -34,6 +34,8 @@ export = function register(RED: NodeAPI): void {
         const due = writeAfterReopen;
         writeAfterReopen = null;
         if (due) setImmediate(() => writeNow(due));
+        // The status said "disk fault": show the reopened catalogue (after startOnSite returns).
+        else setImmediate(() => showStatus());
         return () => undefined;
       },
       status: (s) => status.set(s),
