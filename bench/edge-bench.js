@@ -2,11 +2,21 @@
 // `npm run bench`: throughput, latency and memory of a real Node-RED process running the
 // default flow (not the test helper, which wraps every node method in a spy).
 //
+// Phase idle: 20 scales connected and registered send `HB` every 30 s for --idle-seconds (60)
+//   and nothing else; reports the bytes Node-RED caused to be written to storage (`write_bytes`
+//   in /proc/<pid>/io: database, WAL, checkpoints, logs, everything) per minute.
+// Phase plant: 20 scales weighing 2 a second in all (each every 10 s), heartbeats every 30 s,
+//   for --plant-seconds (60); bytes written per weighing, weigh -> Cloud latency.
+// Phase steady: 1,000 weighings a second from S scales for --steady-seconds (30); bytes written
+//   per weighing, weigh -> Cloud p50/p99.
+// Phase sweep (open loop): S scales offered each rate of --sweep (2000,...,10000 a second) for
+//   --open-seconds, whatever the OKs do; at each step weigh -> Cloud p50/p99 and how many
+//   arrived. Reports the highest rate at which every weighing arrived with p99 < 50 ms.
+// Bytes are counted from the first weighing (or heartbeat) to 12 s after the last one reached
+//   the Cloud, so the acks' bookkeeping and the checkpoints that follow are counted too.
 // Phase 1 (closed loop): S scales weigh back to back for D seconds with the reference Cloud up;
 //   each scale sends its next line when OK comes back (OK = committed with synchronous=FULL).
 //   Reports stored/s (OKs) and delivered/s (events arriving at the Cloud in the same window).
-// Phase 2 (open loop): R weighings a second spread over the scales, sent on a timer whatever
-//   the OKs do; reports the latency from the scale's write to the event arriving at the Cloud.
 // Phase 3 (backlog): the Cloud is stopped, B weighings are captured (RSS before and after), the
 //   Cloud comes back, and the time until every event has arrived there is measured.
 // Phase 4 (overload): S scales offer 4x the closed loop's rate (or --overload-rate) for
@@ -19,11 +29,12 @@
 //   --flood-seconds while one real scale weighs stop-and-wait; reports connections made, RSS
 //   start/peak/end and the scale's OKs per second during the flood.
 //
-// Options: --scales N (100), --seconds D (closed loop, 15), --rate R (open loop, 5000/s),
-//   --open-seconds (10), --backlog B (100000), --overload-rate (4x the closed loop's stored/s,
+// Options: --scales N (100), --seconds D (closed loop, 15), --idle-seconds (60), --plant-seconds
+//   (60), --steady-seconds (30), --sweep R1,R2,... (2000,4000,6000,8000,10000), --open-seconds
+//   (10 per sweep step), --backlog B (100000), --overload-rate (4x the closed loop's stored/s,
 //   40000 when the closed loop is not run), --overload-seconds (60), --flood-clients (40),
-//   --flood-seconds (40), --only closed,open,backlog,overload,flood (default: all of them, in
-//   that order), --json FILE (the figures as JSON).
+//   --flood-seconds (40), --only idle,plant,steady,sweep,closed,backlog,overload,flood (default:
+//   all of them, in that order), --json FILE (the figures as JSON).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -35,31 +46,35 @@ const { ReferenceCloud } = require('../dist/sim/reference-cloud');
 const { formatWeighingLine } = require('../dist/sim/scale-simulator');
 const { encodeText } = require('../dist/lib/dp401/weighing-line');
 
+const ALL_PHASES = ['idle', 'plant', 'steady', 'sweep', 'closed', 'backlog', 'overload', 'flood'];
 const { values: a } = parseArgs({
   options: {
     scales: { type: 'string', default: '100' },
     seconds: { type: 'string', default: '15' },
-    rate: { type: 'string', default: '5000' },
+    'idle-seconds': { type: 'string', default: '60' },
+    'plant-seconds': { type: 'string', default: '60' },
+    'steady-seconds': { type: 'string', default: '30' },
+    sweep: { type: 'string', default: '2000,4000,6000,8000,10000' },
     'open-seconds': { type: 'string', default: '10' },
     backlog: { type: 'string', default: '100000' },
     'overload-rate': { type: 'string' },
     'overload-seconds': { type: 'string', default: '60' },
     'flood-clients': { type: 'string', default: '40' },
     'flood-seconds': { type: 'string', default: '40' },
-    only: { type: 'string', default: 'closed,open,backlog,overload,flood' },
+    only: { type: 'string', default: ALL_PHASES.join(',') },
     json: { type: 'string' },
   },
 });
 const SCALES = Number(a.scales);
 const SECONDS = Number(a.seconds);
 const BACKLOG = Number(a.backlog);
-const RATE = Number(a.rate);
+const SWEEP = a.sweep.split(',').map(Number);
 const OPEN_SECONDS = Number(a['open-seconds']);
 const OVERLOAD_SECONDS = Number(a['overload-seconds']);
 const FLOOD_CLIENTS = Number(a['flood-clients']);
 const FLOOD_SECONDS = Number(a['flood-seconds']);
 const PHASES = new Set(a.only.split(',').map((p) => p.trim()));
-for (const p of PHASES) if (!['closed', 'open', 'backlog', 'overload', 'flood'].includes(p)) throw new Error(`--only: unknown phase "${p}"`);
+for (const p of PHASES) if (!ALL_PHASES.includes(p)) throw new Error(`--only: unknown phase "${p}"`);
 const root = path.resolve(__dirname, '..');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const freePort = () =>
@@ -124,6 +139,15 @@ const log = (...m) => console.error(`[bench ${new Date().toISOString().slice(11,
 // DP-401 ids are SCALE- and two digits: SCALE-00 to SCALE-99.
 const id = (i) => `SCALE-${String(i % 100).padStart(2, '0')}`;
 
+/**
+ * Every scale weighs in a disassembly session, as in a plant: without one each weighing goes to
+ * an offline batch, which costs one more index page (the batch index) per weighing.
+ */
+function startSessions(cloud) {
+  for (let i = 0; i < 100; i++)
+    cloud.startSession({ deviceId: id(i), animalId: `A-${i}`, animalTag: `TR-${1000 + i}`, animalSpecies: 'cattle', operatorId: 'OP-1' });
+}
+
 /** Records when each event reaches the Cloud, keyed as the bench keys what it sends. */
 function watchArrivals(cloud, arrivals) {
   const set = cloud.events.set.bind(cloud.events);
@@ -133,15 +157,23 @@ function watchArrivals(cloud, arrivals) {
   };
 }
 
-/** Open loop: `rate` weighings a second over `n` scales for `seconds`, without waiting for OK. */
-async function openLoop(port, n, rate, seconds, sentAt) {
+/** Bytes the process caused to be written to storage so far (`write_bytes` in /proc/<pid>/io). */
+const writeBytes = (pid) => Number(/write_bytes:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))[1]);
+
+/**
+ * Open loop: `rate` weighings a second over `n` scales (ids from `first`) for `seconds`, sent on
+ * a timer without waiting for OK; each weight is unique from `net0` on and its send time is put
+ * in `sentAt`. With `heartbeatMs` each scale also sends `HB` that often (staggered). Rate 0:
+ * heartbeats only.
+ */
+async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 500000, heartbeatMs = 0, first = 0, onConnected }) {
   const sockets = await Promise.all(
     Array.from(
       { length: n },
       (_, i) =>
         new Promise((resolve, reject) => {
-          const s = net.connect({ host: '127.0.0.1', port }, () => {
-            s.write(id(i));
+          const s = net.connect({ host: '127.0.0.1', port, noDelay: true }, () => {
+            s.write(id(first + i));
             resolve(s);
           });
           s.on('error', reject);
@@ -150,16 +182,29 @@ async function openLoop(port, n, rate, seconds, sentAt) {
     ),
   );
   await sleep(300);
+  if (onConnected) await onConnected();
+  const timers = heartbeatMs
+    ? sockets.map((s, i) => {
+        const t = { interval: null };
+        t.first = setTimeout(
+          () => {
+            s.write('HB');
+            t.interval = setInterval(() => s.write('HB'), heartbeatMs);
+          },
+          (heartbeatMs * i) / n,
+        );
+        return t;
+      })
+    : [];
   const perTick = rate / 100; // a tick every 10 ms
   let sent = 0;
   let carry = 0;
   const t0 = Date.now();
-  let net0 = 500000;
   while (Date.now() - t0 < seconds * 1000) {
     carry += perTick;
     for (; carry >= 1; carry--) {
       const i = sent % n;
-      const netRaw = net0++;
+      const netRaw = net0 + sent;
       const line = formatWeighingLine({
         plu: '00002',
         when: new Date(),
@@ -170,14 +215,53 @@ async function openLoop(port, n, rate, seconds, sentAt) {
         tareRaw: 100,
         netRaw,
       });
-      sentAt.set(`${id(i)}:${netRaw}`, process.hrtime.bigint());
+      sentAt.set(`${id(first + i)}:${netRaw}`, process.hrtime.bigint());
       sockets[i].write(encodeText(line + '\r\n', 'windows-1254'));
       sent++;
     }
-    const next = t0 + (sent / rate) * 1000;
-    await sleep(Math.max(0, next - Date.now()));
+    const next = rate > 0 ? t0 + (sent / rate) * 1000 : Date.now() + 100;
+    await sleep(Math.max(0, Math.min(100, next - Date.now())));
   }
-  return { sockets, sent, seconds: (Date.now() - t0) / 1000 };
+  for (const t of timers) {
+    clearTimeout(t.first);
+    clearInterval(t.interval);
+  }
+  return { sockets, sent, seconds: (Date.now() - t0) / 1000, sentAt };
+}
+
+/** Waits (at most `maxMs`) until every weighing in `sentAt` reached the Cloud; returns the latencies, sorted, in ms. */
+async function cloudLatencies(sentAt, arrivals, maxMs = 60000) {
+  const waitStart = Date.now();
+  const keys = [...sentAt.keys()];
+  let missing = keys;
+  while (missing.length && Date.now() - waitStart < maxMs) {
+    await sleep(50);
+    missing = missing.filter((k) => !arrivals.has(k));
+  }
+  return keys
+    .filter((k) => arrivals.has(k))
+    .map((k) => Number(arrivals.get(k) - sentAt.get(k)) / 1e6)
+    .sort((x, y) => x - y);
+}
+
+/** Bytes written while `n` scales weigh `rate`/s for `seconds` (see the header), with latencies to the Cloud. */
+async function bytesPerWeighing(port, pid, arrivals, { n, rate, seconds, net0, heartbeatMs }) {
+  let bytes0 = 0;
+  const run = await openLoop(port, { n, rate, seconds, net0, heartbeatMs, onConnected: () => (bytes0 = writeBytes(pid)) });
+  const lat = await cloudLatencies(run.sentAt, arrivals);
+  await sleep(12000);
+  const bytes = writeBytes(pid) - bytes0;
+  for (const s of run.sockets) s.destroy();
+  return {
+    scales: n,
+    rate,
+    seconds: run.seconds,
+    sent: run.sent,
+    arrived: lat.length,
+    bytesWritten: bytes,
+    bytesPerWeighing: bytes / Math.max(1, run.sent),
+    cloudLatencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] },
+  };
 }
 
 /** Samples a process's VmRSS every 250 ms; `stop()` gives start, peak (of the samples) and end in MiB. */
@@ -327,6 +411,7 @@ async function main() {
   const arrivals = new Map();
   let cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
   watchArrivals(cloud, arrivals);
+  startSessions(cloud);
   await cloud.start();
   const red = (redProcess = spawn(
     process.execPath,
@@ -373,6 +458,64 @@ async function main() {
   const report = (line) => console.log(line);
   const counter = { ok: 0 };
 
+  if (PHASES.has('idle')) {
+    const seconds = Number(a['idle-seconds']);
+    log(`idle: 20 scales heartbeating every 30 s for ${seconds} s`);
+    let bytes0 = 0;
+    const run = await openLoop(tcpPort, { n: 20, rate: 0, seconds, heartbeatMs: 30000, first: 60, onConnected: () => (bytes0 = writeBytes(red.pid)) });
+    const bytes = writeBytes(red.pid) - bytes0;
+    for (const s of run.sockets) s.destroy();
+    result.idle = { scales: 20, seconds: run.seconds, bytesWritten: bytes, bytesPerMinute: (bytes / run.seconds) * 60 };
+    report(`idle: 20 scales heartbeating for ${f(run.seconds)} s: ${bytes} bytes written (${f(result.idle.bytesPerMinute)} a minute)`);
+    await sleep(2000);
+  }
+
+  if (PHASES.has('plant')) {
+    const seconds = Number(a['plant-seconds']);
+    log(`plant rate: 20 scales, 2 weighings a second, heartbeats, ${seconds} s`);
+    const p = (result.plant = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: 20, rate: 2, seconds, net0: 100000, heartbeatMs: 30000 }));
+    report(
+      `plant rate: ${p.sent} weighings from 20 scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${p.bytesWritten} in all); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}`,
+    );
+  }
+
+  if (PHASES.has('steady')) {
+    const seconds = Number(a['steady-seconds']);
+    log(`1,000 weighings a second from ${SCALES} scales for ${seconds} s`);
+    const p = (result.steady = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: SCALES, rate: 1000, seconds, net0: 200000 }));
+    report(
+      `1,000/s: ${p.sent} weighings from ${SCALES} scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${f(p.bytesWritten / p.seconds / 2 ** 20)} MiB/s); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}, max ${f(p.cloudLatencyMs.max)}`,
+    );
+  }
+
+  if (PHASES.has('sweep')) {
+    result.sweep = [];
+    let net0 = 1_000_000;
+    for (const rate of SWEEP) {
+      log(`open loop at ${rate}/s for ${OPEN_SECONDS} s`);
+      const run = await openLoop(tcpPort, { n: SCALES, rate, seconds: OPEN_SECONDS, net0 });
+      net0 += run.sent;
+      const lat = await cloudLatencies(run.sentAt, arrivals);
+      for (const s of run.sockets) s.destroy();
+      const o = {
+        rate,
+        sent: run.sent,
+        sentPerSecond: run.sent / run.seconds,
+        arrived: lat.length,
+        cloudLatencyMs: { p50: pct(lat, 50), p99: pct(lat, 99), max: lat[lat.length - 1] },
+      };
+      result.sweep.push(o);
+      report(
+        `open loop ${rate}/s: ${f(o.sentPerSecond)}/s sent for ${OPEN_SECONDS} s, ${o.arrived}/${o.sent} at the Cloud; weigh -> Cloud ms p50 ${f(o.cloudLatencyMs.p50)}, p99 ${f(o.cloudLatencyMs.p99)}, max ${f(o.cloudLatencyMs.max)}`,
+      );
+      await sleep(2000);
+    }
+    const ok = result.sweep.filter((o) => o.arrived === o.sent && o.cloudLatencyMs.p99 < 50);
+    result.sweepBest = ok.length ? Math.max(...ok.map((o) => o.rate)) : null;
+    report(`open loop: highest rate with every weighing at the Cloud and p99 < 50 ms: ${result.sweepBest ?? 'none'}/s`);
+  }
+  arrivals.clear(); // the later phases count at the Cloud by weight range
+
   if (PHASES.has('closed')) {
     log('Node-RED up and linked; closed loop');
     const lat = [];
@@ -403,32 +546,6 @@ async function main() {
     report(`weigh -> OK latency ms: p50 ${f(okLatency.p50)}, p95 ${f(okLatency.p95)}, p99 ${f(okLatency.p99)}, max ${f(okLatency.max)}`);
   }
 
-  if (PHASES.has('open')) {
-    log('open loop');
-    const sentAt = new Map();
-    const open = await openLoop(tcpPort, SCALES, RATE, OPEN_SECONDS, sentAt);
-    const waitStart = Date.now();
-    const arrivedAll = () => [...sentAt.keys()].every((k) => arrivals.has(k));
-    while (!arrivedAll() && Date.now() - waitStart < 60000) await sleep(50);
-    for (const s of open.sockets) s.destroy();
-    const cloudLat = [...sentAt]
-      .filter(([k]) => arrivals.has(k))
-      .map(([k, t]) => Number(arrivals.get(k) - t) / 1e6)
-      .sort((x, y) => x - y);
-    const o = {
-      rate: RATE,
-      sent: open.sent,
-      sentPerSecond: open.sent / open.seconds,
-      arrived: cloudLat.length,
-      cloudLatencyMs: { p50: pct(cloudLat, 50), p99: pct(cloudLat, 99), max: cloudLat[cloudLat.length - 1] },
-    };
-    result.openLoop = o;
-    report(
-      `open loop: ${f(o.sentPerSecond)}/s for ${OPEN_SECONDS} s, ${o.arrived}/${open.sent} at the Cloud; weigh -> Cloud latency ms p50 ${f(o.cloudLatencyMs.p50)}, p99 ${f(o.cloudLatencyMs.p99)}, max ${f(o.cloudLatencyMs.max)}`,
-    );
-  }
-  arrivals.clear(); // the later phases count at the Cloud by weight range
-
   if (PHASES.has('backlog')) {
     log('offline backlog');
     await cloud.stop();
@@ -446,6 +563,7 @@ async function main() {
     const atCloudBefore = cloud.events.size;
     log(`captured ${captured}; Cloud back`);
     cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
+    startSessions(cloud);
     const tBack = Date.now();
     await cloud.start();
     while (cloud.connections === 0 && Date.now() - tBack < 120000) await sleep(20);
