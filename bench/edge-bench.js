@@ -3,8 +3,9 @@
 // default flow (not the test helper, which wraps every node method in a spy).
 //
 // Phase idle: 20 scales connected and registered send `HB` every 30 s for --idle-seconds (60)
-//   and nothing else; reports the bytes Node-RED caused to be written to storage (`write_bytes`
-//   in /proc/<pid>/io: database, WAL, checkpoints, logs, everything) per minute.
+//   and nothing else (counted from 5 s after they connected, once start-up has settled);
+//   reports the bytes Node-RED caused to be written to storage (`write_bytes` in
+//   /proc/<pid>/io: database, WAL, checkpoints, logs, everything) per minute.
 // Phase plant: 20 scales weighing 2 a second in all (each every 10 s), heartbeats every 30 s,
 //   for --plant-seconds (60); bytes written per weighing, weigh -> Cloud latency.
 // Phase steady: 1,000 weighings a second from S scales for --steady-seconds (30); bytes written
@@ -162,11 +163,12 @@ const writeBytes = (pid) => Number(/write_bytes:\s+(\d+)/.exec(fs.readFileSync(`
 
 /**
  * Open loop: `rate` weighings a second over `n` scales (ids from `first`) for `seconds`, sent on
- * a timer without waiting for OK; each weight is unique from `net0` on and its send time is put
+ * a timer without waiting for OK; each scale's weights are unique from `net0` grams on (a few
+ * kilograms, under the scales' capacity, as in a plant) and each send time is put
  * in `sentAt`. With `heartbeatMs` each scale also sends `HB` that often (staggered). Rate 0:
  * heartbeats only.
  */
-async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 500000, heartbeatMs = 0, first = 0, onConnected }) {
+async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 10000, heartbeatMs = 0, first = 0, onConnected }) {
   const sockets = await Promise.all(
     Array.from(
       { length: n },
@@ -204,7 +206,7 @@ async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 500
     carry += perTick;
     for (; carry >= 1; carry--) {
       const i = sent % n;
-      const netRaw = net0 + sent;
+      const netRaw = net0 + Math.floor(sent / n);
       const line = formatWeighingLine({
         plu: '00002',
         when: new Date(),
@@ -449,6 +451,7 @@ async function main() {
     await sleep(100);
   }
   await sleep(1000);
+  log(`Node-RED pid ${red.pid}`);
   const idle = rssMiB(red.pid);
   const result = {
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0].model, memGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
@@ -460,9 +463,16 @@ async function main() {
 
   if (PHASES.has('idle')) {
     const seconds = Number(a['idle-seconds']);
-    log(`idle: 20 scales heartbeating every 30 s for ${seconds} s`);
+    // Start-up writes (the sessions the Cloud sends, their checkpoint) are over first, and the
+    // count starts 5 s after the scales connected: what a connect writes is not a heartbeat's.
+    log(`idle: start-up settles (15 s), then 20 scales heartbeating every 30 s for ${seconds} s`);
+    await sleep(15000);
     let bytes0 = 0;
-    const run = await openLoop(tcpPort, { n: 20, rate: 0, seconds, heartbeatMs: 30000, first: 60, onConnected: () => (bytes0 = writeBytes(red.pid)) });
+    const onConnected = async () => {
+      await sleep(5000);
+      bytes0 = writeBytes(red.pid);
+    };
+    const run = await openLoop(tcpPort, { n: 20, rate: 0, seconds, heartbeatMs: 30000, first: 60, onConnected });
     const bytes = writeBytes(red.pid) - bytes0;
     for (const s of run.sockets) s.destroy();
     result.idle = { scales: 20, seconds: run.seconds, bytesWritten: bytes, bytesPerMinute: (bytes / run.seconds) * 60 };
@@ -473,7 +483,7 @@ async function main() {
   if (PHASES.has('plant')) {
     const seconds = Number(a['plant-seconds']);
     log(`plant rate: 20 scales, 2 weighings a second, heartbeats, ${seconds} s`);
-    const p = (result.plant = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: 20, rate: 2, seconds, net0: 100000, heartbeatMs: 30000 }));
+    const p = (result.plant = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: 20, rate: 2, seconds, net0: 10000, heartbeatMs: 30000 }));
     report(
       `plant rate: ${p.sent} weighings from 20 scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${p.bytesWritten} in all); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}`,
     );
@@ -482,7 +492,7 @@ async function main() {
   if (PHASES.has('steady')) {
     const seconds = Number(a['steady-seconds']);
     log(`1,000 weighings a second from ${SCALES} scales for ${seconds} s`);
-    const p = (result.steady = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: SCALES, rate: 1000, seconds, net0: 200000 }));
+    const p = (result.steady = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: SCALES, rate: 1000, seconds, net0: 15000 }));
     report(
       `1,000/s: ${p.sent} weighings from ${SCALES} scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${f(p.bytesWritten / p.seconds / 2 ** 20)} MiB/s); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}, max ${f(p.cloudLatencyMs.max)}`,
     );
@@ -490,11 +500,11 @@ async function main() {
 
   if (PHASES.has('sweep')) {
     result.sweep = [];
-    let net0 = 1_000_000;
+    let net0 = 30000;
     for (const rate of SWEEP) {
       log(`open loop at ${rate}/s for ${OPEN_SECONDS} s`);
       const run = await openLoop(tcpPort, { n: SCALES, rate, seconds: OPEN_SECONDS, net0 });
-      net0 += run.sent;
+      net0 += Math.ceil(run.sent / SCALES);
       const lat = await cloudLatencies(run.sentAt, arrivals);
       for (const s of run.sockets) s.destroy();
       const o = {

@@ -4,8 +4,8 @@ import * as path from 'node:path';
 
 export type SqliteDatabase = Database.Database;
 
-/** WAL pages between automatic checkpoints (see openDatabase). */
-export const WAL_CHECKPOINT_PAGES = 4000;
+/** Bytes the WAL file is cut back to when it starts over (journal_size_limit). */
+export const WAL_SIZE_LIMIT = 16 * 2 ** 20;
 
 /** `full`: every commit survives a power cut (the default: power cuts are normal in plants). */
 export type Durability = 'full' | 'normal';
@@ -93,16 +93,66 @@ const MIGRATIONS: string[] = [
   DROP INDEX events_batch;
   CREATE INDEX events_batch ON events (offline_batch_id) WHERE offline_batch_id IS NOT NULL;
   `,
+  // 4: a weighing writes one page: the tail of the events table, nothing else. Gone from the
+  // insert: AUTOINCREMENT (it rewrote sqlite_sequence with every commit; retention keeps the
+  // newest row, so a seq is never given twice), the unique index on local_event_id (its tail
+  // page with every commit; the ids go to event_ids later, in groups, see EventBookkeeping),
+  // the (sync_state, seq) index (an insert added to it, an ack moved the entry; pending rows
+  // are found from a low-water mark by seq) and the synced_at index (retention walks by seq).
+  // Failed events, which are few, keep an index of their own. The table is copied once.
+  `
+  CREATE TABLE events_v4 (
+    seq               INTEGER PRIMARY KEY,
+    local_event_id    TEXT NOT NULL,
+    device_id         TEXT NOT NULL,
+    global_device_id  TEXT,
+    cloud_session_id  TEXT,
+    offline_batch_id  TEXT,
+    offline_mode      INTEGER NOT NULL DEFAULT 0,
+    plu_code          TEXT,
+    weight_grams      INTEGER NOT NULL,
+    scale_timestamp   TEXT,
+    received_at       TEXT NOT NULL,
+    raw               TEXT,
+    payload           TEXT NOT NULL,
+    sync_state        TEXT NOT NULL DEFAULT 'pending' CHECK (sync_state IN ('pending', 'synced', 'failed')),
+    cloud_event_id    TEXT,
+    fail_reason       TEXT,
+    synced_at         INTEGER,
+    stored_at         INTEGER NOT NULL
+  );
+  INSERT INTO events_v4 SELECT seq, local_event_id, device_id, global_device_id, cloud_session_id, offline_batch_id,
+    offline_mode, plu_code, weight_grams, scale_timestamp, received_at, raw, payload, sync_state, cloud_event_id,
+    fail_reason, synced_at, stored_at FROM events ORDER BY seq;
+  DROP TABLE events;
+  ALTER TABLE events_v4 RENAME TO events;
+  CREATE INDEX events_batch ON events (offline_batch_id) WHERE offline_batch_id IS NOT NULL;
+  CREATE INDEX events_failed ON events (seq) WHERE sync_state = 'failed';
+  CREATE TABLE event_ids (
+    local_event_id  TEXT PRIMARY KEY,
+    seq             INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO event_ids SELECT local_event_id, seq FROM events;
+  CREATE TABLE event_marks (
+    key    TEXT PRIMARY KEY,
+    value  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  INSERT INTO event_marks VALUES
+    ('ids_through', (SELECT COALESCE(MAX(seq), 0) FROM events)),
+    ('pending_from', COALESCE((SELECT MIN(seq) FROM events WHERE sync_state = 'pending'), (SELECT COALESCE(MAX(seq), 0) + 1 FROM events))),
+    ('synced', (SELECT COUNT(*) FROM events WHERE sync_state = 'synced'));
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: SqliteDatabase): void {
+/** Brings the schema to `to` (this package's version unless a test builds an earlier one). */
+export function migrate(db: SqliteDatabase, to = MIGRATIONS.length): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`database schema version ${current} is newer than this package knows (${MIGRATIONS.length}): upgrade the package`);
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
+  for (let v = current; v < to; v++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[v]);
       db.pragma(`user_version = ${v + 1}`);
@@ -198,10 +248,10 @@ export function openDatabase(file: string, durability: Durability = 'full', must
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = OFF');
-    // A checkpoint (WAL pages copied into the database file) runs inside a commit, on the
-    // event loop, with two fsyncs of its own. Every 4,000 pages instead of SQLite's 1,000:
-    // a quarter of the fsyncs, pages written many times copied once, for a WAL of up to 16 MiB.
-    db.pragma(`wal_autocheckpoint = ${WAL_CHECKPOINT_PAGES}`);
+    // SQLite's automatic checkpoint runs inside a commit, on the event loop, with fsyncs of
+    // its own: the event store turns it off and runs them on a worker thread instead (see
+    // lib/db/checkpointer.ts). The WAL file is cut back to 16 MiB when it starts over.
+    db.pragma(`journal_size_limit = ${WAL_SIZE_LIMIT}`);
     if (mustExist) {
       // A reopen after a disk fault. After a failed fsync the kernel may keep pages it could not
       // write in its cache, marked clean: this connection would read those WAL frames as good

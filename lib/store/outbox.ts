@@ -89,6 +89,11 @@ export class Outbox {
     return pages;
   }
 
+  /** The seq of an event in flight (what an ack names), or null. */
+  seqOf(localEventId: string): number | null {
+    return this.inflight.get(localEventId)?.seq ?? null;
+  }
+
   /** The Cloud answered for this event (ack or rejection); returns ms since it was sent, or null. */
   settled(localEventId: string, now: number): number | null {
     const f = this.inflight.get(localEventId);

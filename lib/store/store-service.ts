@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isDiskFault, type SqliteDatabase } from '../db/database';
 import { WalSync, type Fsync } from '../db/wal-sync';
-import { EventLog, validateStorableEvent, type AckResult, type AckWrite, type PendingRow, type StorableEvent } from './event-log';
+import { Checkpointer, type CheckpointerOptions } from '../db/checkpointer';
+import { EventLog, SETTLE_AGE_MS, SETTLE_ENTRIES, validateStorableEvent, type PendingRow, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
 import { OfflineBatches, type OfflineBatch } from '../batches/offline-batches';
 import { batchAnnouncementFrom, eventAckFrom, eventRejectedFrom } from '../protocol/flow-input';
@@ -40,6 +41,13 @@ export interface StoreServiceOptions {
   fsync?: Fsync;
   /** Who runs this service (the node's name), for the message a second store on the database gets. */
   name?: string;
+  /** When the checkpointer acts (tests make it act sooner); see lib/db/checkpointer.ts. */
+  checkpoints?: CheckpointerOptions;
+  /**
+   * The acks and ids not written yet are written once nothing was stored or acked for this
+   * long (ms), or at the latest SETTLE_AGE_MS after the first of them, or at SETTLE_ENTRIES.
+   */
+  settleQuietMs?: number;
 }
 
 export interface CloudMessage {
@@ -131,8 +139,13 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   private readonly walSync: WalSync | null;
   private queue: Waiting[] = [];
   private flushTimer: NodeJS.Timeout | null = null;
-  /** Acks received and not yet written: applied together, one transaction per tick. */
-  private acks: AckWrite[] = [];
+  /** Copies the WAL into the database off the event loop (null for a database without WAL). */
+  private readonly checkpointer: Checkpointer | null;
+  /** When the bookkeeping (acks, ids) is written: see settleQuietMs. */
+  private settleTimer: NodeJS.Timeout | null = null;
+  private lastActivity = 0;
+  /** Acks of this tick for events this store does not hold, reported together. */
+  private unknownAcks: string[] = [];
   private acksScheduled = false;
   private closed = false;
   /** The disk fault this service hit (see the `fault` event), or null. */
@@ -153,7 +166,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     super();
     this.clock = o.clock ?? systemClock;
     this.now = o.now ?? this.clock.wall;
-    this.store = new EventLog(db);
+    this.store = EventLog.of(db);
     this.batches = new OfflineBatches(db, o.siteId);
     this.outbox = new Outbox(this.store, o);
     // synchronous=FULL: the fsync of each group runs off the event loop (see WalSync).
@@ -162,6 +175,9 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const full = (db.pragma('synchronous', { simple: true }) as number) >= 2;
     const wal = String(db.pragma('journal_mode', { simple: true })).toLowerCase() === 'wal';
     this.walSync = full && wal && !db.memory ? new WalSync(`${db.name}-wal`, o.fsync) : null;
+    this.checkpointer = wal && !db.memory ? Checkpointer.attach(db, o.checkpoints) : null;
+    this.checkpointer?.on('release', this.onRelease);
+    this.checkpointer?.on('error', this.onCheckpointError);
     servicesOn.set(db, (servicesOn.get(db) ?? 0) + 1);
     this.fileKey = db.memory ? null : path.resolve(db.name);
     if (this.fileKey) {
@@ -228,24 +244,24 @@ export class StoreService extends EventEmitter<ServiceEvents> {
 
   /**
    * Writes whatever is queued now (also called on close, so nothing accepted is left behind).
-   * The acks received meanwhile go into the first group's transaction (see EventLog.writeGroup).
+   * While the checkpointer holds commits back (the WAL is starting over), the queue waits for
+   * its `release`; `force` (close) writes anyway.
    */
-  flush(): void {
+  flush(force = false): void {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = null;
+    if (!force && this.checkpointer?.holding) return;
     const max = this.o.maxGroup ?? 500;
     const stored: PendingRow[] = [];
-    let acks = this.takeAcks();
-    const alone: AckWrite[] = [];
     while (this.queue.length) {
       const group = this.queue.splice(0, max);
-      let written: { seqs: Array<number | null>; acked: AckResult[] };
+      let seqs: Array<number | null>;
       try {
-        written = this.store.writeGroup(
+        seqs = this.store.writeGroup(
           group.map((w) => w.event),
-          acks,
           this.now(),
           this.walSync === null,
+          this.clock.mono(),
         );
         this.lastWriteError = null;
       } catch (e) {
@@ -256,18 +272,11 @@ export class StoreService extends EventEmitter<ServiceEvents> {
           // The rest of the queue is refused too: this connection is given up.
           this.report(err, 'write');
           for (const w of this.queue.splice(0)) w.reject(new Error(`event ${w.event.localEventId} not stored: ${this.lastWriteError}`));
-          alone.length = 0;
-          acks = [];
           break;
         }
-        // The acks are not what failed, most likely: they get a transaction of their own below.
-        alone.push(...acks);
-        acks = [];
         continue;
       }
-      const seqs = written.seqs;
-      this.settleAcks(acks, written.acked);
-      acks = [];
+      this.checkpointer?.noteCommit();
       const settle = (err: Error | null): void => {
         if (err) {
           for (const w of group) w.reject(new Error(`event ${w.event.localEventId} not confirmed on disk: ${err.message}`));
@@ -292,9 +301,65 @@ export class StoreService extends EventEmitter<ServiceEvents> {
         if (seq !== null) stored.push({ seq, localEventId: w.event.localEventId, deviceId: w.event.deviceId, event: w.event });
       });
     }
-    alone.push(...acks);
-    if (alone.length && !this.faulted) this.writeAcks(alone);
+    if (stored.length) this.scheduleSettle();
     this.pump(this.soleWriter() ? stored : []);
+  }
+
+  private readonly onRelease = (): void => {
+    if (this.closed) return;
+    if (this.queue.length && !this.flushTimer) this.flush();
+    this.scheduleSettle();
+  };
+
+  private readonly onCheckpointError = (err: Error): void => {
+    if (isDiskFault(err)) this.report(err, 'checkpoint');
+    else this.emit('warning', err.message);
+  };
+
+  /**
+   * The bookkeeping (acks, new rows' ids) is written in one transaction without an fsync: at
+   * once when SETTLE_ENTRIES wait, else once the store has been quiet for settleQuietMs, at the
+   * latest SETTLE_AGE_MS after the first entry. At 2 weighings a second that is one write of
+   * the acks of 60 weighings instead of 60 (see EventLog).
+   */
+  private scheduleSettle(): void {
+    this.lastActivity = this.clock.mono();
+    const { entries } = this.store.buffered;
+    if (entries >= SETTLE_ENTRIES) {
+      if (this.settleTimer) clearTimeout(this.settleTimer);
+      this.settleTimer = setTimeout(() => this.settleDue(), 0);
+    } else if (!this.settleTimer && entries > 0) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
+  }
+
+  private settleDue(): void {
+    this.settleTimer = null;
+    if (this.closed || this.faulted) return;
+    const { entries, since } = this.store.buffered;
+    if (!entries) return;
+    const now = this.clock.mono();
+    const quiet = this.o.settleQuietMs ?? 2000;
+    const waitQuiet = this.lastActivity + quiet - now;
+    const waitAge = (since ?? now) + SETTLE_AGE_MS - now;
+    if (entries < SETTLE_ENTRIES && waitQuiet > 0 && waitAge > 0) {
+      this.settleTimer = setTimeout(() => this.settleDue(), Math.max(1, Math.min(waitQuiet, waitAge)));
+      return;
+    }
+    if (this.checkpointer?.holding) return; // written after the release
+    this.settleNow();
+  }
+
+  /** Writes the bookkeeping now; a failure is reported and it is tried again later. */
+  settleNow(): void {
+    try {
+      this.store.settle();
+      this.checkpointer?.noteCommit();
+    } catch (err) {
+      if (isDiskFault(err) || !this.db.open) this.report(err, 'writing acks');
+      else {
+        this.emit('warning', `acks not written yet: ${(err as Error).message}; tried again`);
+        if (!this.settleTimer && !this.closed) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
+      }
+    }
   }
 
   /** Whether this is the only store service on its database (then new rows go out from memory). */
@@ -388,72 +453,47 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   }
 
   /**
-   * `event_ack`: accepted or duplicate both mean the Cloud has it. Checked now, written with
-   * every other ack of this tick in one transaction (and on close, before the database
-   * closes); acks for events this store does not hold are reported as a `warning`.
+   * `event_ack`: accepted or duplicate both mean the Cloud has it. Noted now (the window, the
+   * figures), written later with the other acks (see scheduleSettle; and on close, before the
+   * database closes); acks for events this store does not hold are reported as a `warning`.
    */
   ack(payload: unknown): void {
     const { localEventId, cloudEventId } = eventAckFrom(payload);
     if (this.closed) throw new Error(`event_ack for ${localEventId} not written: the store is closed`);
-    this.acks.push({ localEventId, cloudEventId: cloudEventId ?? null });
-    if (!this.acksScheduled) {
-      this.acksScheduled = true;
-      setImmediate(() => this.flushAcks());
+    if (this.faulted) return; // not written: the event stays pending and goes out again after the reopen
+    const mono = this.clock.mono();
+    const seq = this.outbox.seqOf(localEventId);
+    const ms = this.outbox.settled(localEventId, mono);
+    if (ms !== null) {
+      this.ackLatency.count++;
+      this.ackLatency.sumMs += ms;
     }
-  }
-
-  /**
-   * Writes the acks received so far in one transaction, then refills the window once. While
-   * weighings wait for their group commit, the acks wait for it too and go into its transaction.
-   */
-  flushAcks(): void {
-    this.acksScheduled = false;
-    if (this.flushTimer || !this.acks.length || this.closed) return;
-    if (this.faulted) {
-      this.acks = []; // not written: the events stay pending and go out again after the reopen
+    let r;
+    try {
+      r = this.store.markSynced(localEventId, cloudEventId ?? null, this.now(), seq, mono);
+    } catch (err) {
+      this.report(err, 'reading an acknowledged event');
       return;
     }
-    this.writeAcks(this.takeAcks());
-    this.pump();
-  }
-
-  private takeAcks(): AckWrite[] {
-    const acks = this.acks;
-    this.acks = [];
-    return acks;
-  }
-
-  private writeAcks(acks: AckWrite[]): void {
-    try {
-      this.settleAcks(acks, this.store.writeGroup([], acks, this.now(), false).acked);
-    } catch (err) {
-      this.settleAcks(acks, null, err as Error);
-      if (isDiskFault(err) || !this.db.open) this.report(err, 'writing acks');
+    if (r === 'synced') this.totals.delivered++;
+    if (r === 'unknown') this.unknownAcks.push(localEventId);
+    this.scheduleSettle();
+    if (!this.acksScheduled) {
+      this.acksScheduled = true;
+      setImmediate(() => this.afterAcks());
     }
   }
 
-  /** After the acks' transaction: the window, the figures, and warnings for what was not written. */
-  private settleAcks(acks: AckWrite[], results: AckResult[] | null, err?: Error): void {
-    if (!acks.length) return;
-    // Not written: the events stay pending and are sent again, which the Cloud answers
-    // as duplicates. Nothing is lost.
-    if (!results) this.emit('warning', `${acks.length} event_ack(s) not written: ${err?.message}; the events will be sent again`);
-    const mono = this.clock.mono();
-    const unknown: string[] = [];
-    acks.forEach((a, i) => {
-      const ms = this.outbox.settled(a.localEventId, mono);
-      if (ms !== null) {
-        this.ackLatency.count++;
-        this.ackLatency.sumMs += ms;
-      }
-      if (results?.[i] === 'synced') this.totals.delivered++;
-      if (results?.[i] === 'unknown') unknown.push(a.localEventId);
-    });
-    if (unknown.length)
+  /** Once per tick after acks: the warning for unknown ones, and the window refilled once. */
+  private afterAcks(): void {
+    this.acksScheduled = false;
+    const unknown = this.unknownAcks.splice(0);
+    if (unknown.length && !this.closed)
       this.emit(
         'warning',
         `event_ack for ${unknown.length} event(s) this store does not hold: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', ...' : ''}`,
       );
+    if (!this.closed) this.pump();
   }
 
   /** `event_rejected`: the Cloud will never take it. Kept, marked failed, surfaced. */
@@ -497,7 +537,6 @@ export class StoreService extends EventEmitter<ServiceEvents> {
 
   /** The store's figures; `light` leaves out the synced total, for frequent status updates. */
   figures(light = false): StoreFigures {
-    this.flushAcks(); // the figures count every ack received so far
     const now = this.now();
     let c = this.lastCounts;
     if (!this.faulted && this.db.open) {
@@ -563,9 +602,16 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       if (this.flushTimer) clearTimeout(this.flushTimer);
       this.flushTimer = null;
       for (const w of this.queue.splice(0)) w.reject(new Error(`event ${w.event.localEventId} not stored: the disk failed (${this.faulted.message})`));
-      this.acks = [];
     } else {
-      this.flush(); // the acks too
+      this.flush(true);
+      if (this.db.open) this.settleNow(); // the acks received so far, so nothing goes twice after a redeploy
+    }
+    if (this.settleTimer) clearTimeout(this.settleTimer);
+    this.settleTimer = null;
+    if (this.checkpointer && !this.closed) {
+      this.checkpointer.off('release', this.onRelease);
+      this.checkpointer.off('error', this.onCheckpointError);
+      Checkpointer.detach(this.db);
     }
     try {
       this.walSync?.close();

@@ -68,7 +68,13 @@ function findLazyFs(): { ok: true; bin: string } | { ok: false; why: string } {
   } catch {
     return { ok: false, why: 'LazyFS needs /dev/fuse (a container needs --device /dev/fuse --cap-add SYS_ADMIN)' };
   }
-  if (!onPath('fusermount3')) return { ok: false, why: 'LazyFS needs fusermount3 (Debian package fuse3)' };
+  const found = findBinary();
+  // build.sh installs Debian's fuse3 (fusermount3) with the rest when it runs as root.
+  if (found.ok && !onPath('fusermount3')) return { ok: false, why: 'LazyFS needs fusermount3 (Debian package fuse3)' };
+  return found;
+}
+
+function findBinary(): { ok: true; bin: string } | { ok: false; why: string } {
   if (process.env.LAZYFS_BIN) {
     return fs.existsSync(process.env.LAZYFS_BIN)
       ? { ok: true, bin: process.env.LAZYFS_BIN }
@@ -76,7 +82,7 @@ function findLazyFs(): { ok: true; bin: string } | { ok: false; why: string } {
   }
   const buildDir = process.env.LAZYFS_BUILD ?? DEFAULT_BUILD;
   const ready = built(buildDir) ?? (process.env.LAZYFS_BUILD ? null : built(SHARED_DEFAULT_BUILD));
-  if (ready) return { ok: true, bin: ready };
+  if (ready && onPath('fusermount3')) return { ok: true, bin: ready };
   let script: string;
   try {
     script = path.join(repoRoot(), '..', 'shared', 'tools', 'lazyfs', 'build.sh');

@@ -216,7 +216,7 @@ describe('disk faults: StoreService reports instead of throwing, and never OKs w
       for (const q of queued) await assert.rejects(q, /not stored/);
       s.expireAcks();
       s.figures();
-      s.flushAcks();
+      s.settleNow();
       assert.equal(faults.length, 1);
     } finally {
       s.close();

@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
 import Database from 'better-sqlite3';
-import { openDatabase, SCHEMA_VERSION, WAL_CHECKPOINT_PAGES, type SqliteDatabase } from '../../lib/db/database';
+import { openDatabase, SCHEMA_VERSION, WAL_SIZE_LIMIT, type SqliteDatabase } from '../../lib/db/database';
 import { acquireDatabase, openDatabases } from '../../lib/db/database-pool';
 import { EventLog, SEARCH_STEP } from '../../lib/store/event-log';
 import { tempDirs, taggedEvent } from '../helpers/temp';
@@ -20,11 +20,11 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     dirs.cleanup();
   });
 
-  it('creates the schema by migration, in WAL mode with synchronous=FULL and checkpoints every 4,000 pages', () => {
+  it('creates the schema by migration, in WAL mode with synchronous=FULL and the WAL file cut back to 16 MiB', () => {
     assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
     assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
     assert.equal(db.pragma('synchronous', { simple: true }), 2);
-    assert.equal(db.pragma('wal_autocheckpoint', { simple: true }), WAL_CHECKPOINT_PAGES);
+    assert.equal(db.pragma('journal_size_limit', { simple: true }), WAL_SIZE_LIMIT);
   });
 
   it('stores every field, raw line included, and the same id twice is one row', () => {
@@ -94,32 +94,33 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.equal(store.counts().pending, 1);
   });
 
-  it('writes grouped acks without an fsync, and weighings after them are still committed FULL', () => {
+  it('keeps acks in memory until settled, then writes them without an fsync; weighings after them are still committed FULL', () => {
     const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
     store.insertMany([a, b], 0);
+    assert.equal(store.markSynced(a.localEventId, 'c-a', 5), 'synced');
+    assert.equal(store.markSynced(a.localEventId, 'c-a', 5), 'already');
+    assert.equal(store.markSynced('nope', null, 5), 'unknown');
+    assert.deepEqual(store.counts().pending, 1, 'counted as synced at once');
     assert.deepEqual(
-      store.writeGroup(
-        [],
-        [
-          { localEventId: a.localEventId, cloudEventId: 'c-a' },
-          { localEventId: 'nope', cloudEventId: null },
-        ],
-        5,
-        false, // acks only: no fsync
-      ).acked,
-      ['synced', 'unknown'],
+      store.pendingPage(0, 10).map((r) => r.localEventId),
+      [b.localEventId],
+      'and not sent again',
     );
-    assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the connection is back to FULL for the next weighing');
-    store.insertMany([c], 6);
-    // A second connection sees what both commits wrote.
     const other = new Database(db.name, { readonly: true });
+    const states = (): Array<{ id: string; s: string }> =>
+      other.prepare('SELECT local_event_id AS id, sync_state AS s FROM events ORDER BY seq').all() as Array<{ id: string; s: string }>;
     try {
-      const rows = other.prepare('SELECT local_event_id AS id, sync_state AS s FROM events ORDER BY seq').all() as Array<{ id: string; s: string }>;
-      assert.deepEqual(rows, [
+      assert.equal(states()[0].s, 'pending', 'not written yet');
+      store.settle();
+      assert.equal(db.pragma('synchronous', { simple: true }), 2, 'the connection is back to FULL for the next weighing');
+      store.insertMany([c], 6);
+      // A second connection sees what both commits wrote.
+      assert.deepEqual(states(), [
         { id: a.localEventId, s: 'synced' },
         { id: b.localEventId, s: 'pending' },
         { id: c.localEventId, s: 'pending' },
       ]);
+      assert.equal(store.markSynced(a.localEventId, 'c-a', 7), 'already', 'synced in the table');
     } finally {
       other.close();
     }
@@ -157,45 +158,26 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.deepEqual(store.batchTotals('none'), { eventCount: 0, totalWeightGrams: 0 });
   });
 
-  it('writes a weighing to no index keyed by scale or session, and totals a batch from its own index', () => {
+  it('writes a weighing to no index (the batch index holds batch rows, the failed index failed ones), and totals a batch from its own index', () => {
     const indexes = (
       db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' AND sql IS NOT NULL ORDER BY name").pluck().all() as string[]
     ).sort();
-    assert.deepEqual(indexes, ['events_batch', 'events_state_seq', 'events_synced_at']);
+    assert.deepEqual(indexes, ['events_batch', 'events_failed']);
+    assert.doesNotMatch(String(db.prepare("SELECT sql FROM sqlite_master WHERE name = 'events'").pluck().get()), /AUTOINCREMENT/, 'no counter to rewrite');
     const plan = db.prepare('EXPLAIN QUERY PLAN SELECT COUNT(*), SUM(weight_grams) FROM events WHERE offline_batch_id = ?').all('b1') as Array<{
       detail: string;
     }>;
     assert.match(plan.map((p) => p.detail).join('; '), /USING INDEX events_batch/);
   });
 
-  it('upgrades a database of the previous schema in place, keeping its events', () => {
-    const e = taggedEvent({ offlineBatchId: 'b1' });
-    store.insertMany([e], 0);
-    // Schema 2 as the previous release left it: the three indexes migration 3 replaces.
-    db.exec(`DROP INDEX events_batch;
-      CREATE INDEX events_device_seq ON events (device_id, seq);
-      CREATE INDEX events_session ON events (cloud_session_id);
-      CREATE INDEX events_batch ON events (offline_batch_id);
-      PRAGMA user_version = 2;`);
-    const file = db.name;
-    db.close();
-    db = openDatabase(file);
-    store = new EventLog(db);
-    assert.equal(db.pragma('user_version', { simple: true }), SCHEMA_VERSION);
-    assert.equal(db.prepare("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('events_device_seq', 'events_session')").pluck().get(), 0);
-    assert.deepEqual(store.batchTotals('b1'), { eventCount: 1, totalWeightGrams: e.weightGrams });
-    assert.deepEqual(
-      store.recent({ deviceId: e.deviceId }).map((r) => r.localEventId),
-      [e.localEventId],
-    );
-  });
-
   it('finds recent events by scale and session across a long history, a step at a time, newest first', () => {
     const old = taggedEvent({ deviceId: 'SCALE-07', cloudSessionId: 's-old' });
     store.insertMany([old], 0);
-    // Three search steps of other scales' history after it, without writing 60,000 rows: the
-    // seq counter jumps ahead (AUTOINCREMENT goes on from sqlite_sequence).
-    db.prepare("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'events'").run(3 * SEARCH_STEP);
+    // Three search steps of other scales' history after it, without writing 60,000 rows: one
+    // row of another scale far ahead, and the next seqs go on from it.
+    db.prepare(
+      "INSERT INTO events (seq, local_event_id, device_id, weight_grams, received_at, payload, stored_at) VALUES (?, 'filler', 'SCALE-98', 1, '2026-01-01T00:00:00Z', '{}', 0)",
+    ).run(3 * SEARCH_STEP);
     const recentOnes = Array.from({ length: 4 }, (_, i) => taggedEvent({ deviceId: i % 2 ? 'SCALE-07' : 'SCALE-02', cloudSessionId: `s-${i}` }));
     store.insertMany(recentOnes, 0);
 

@@ -66,9 +66,7 @@ describe('Outbox (backlog drain within the in-flight window)', () => {
     };
     const write = (n: number) => {
       const events = Array.from({ length: n }, () => taggedEvent());
-      return store
-        .writeGroup(events, [], 0)
-        .seqs.map((seq, i) => ({ seq: seq!, localEventId: events[i].localEventId, deviceId: events[i].deviceId, event: events[i] }));
+      return store.writeGroup(events, 0).map((seq, i) => ({ seq: seq!, localEventId: events[i].localEventId, deviceId: events[i].deviceId, event: events[i] }));
     };
     const first = write(3);
     box.setConnected(true);

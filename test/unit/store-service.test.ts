@@ -107,7 +107,7 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     return { svc, sent, ids: events.map((e) => e.localEventId) };
   }
 
-  it('writes the acks received in one tick in one transaction, and refills the window a page at a time', async () => {
+  it('writes no ack when it comes: a trickle of acks refills the window a page at a time, and nothing is written until the store is quiet', async () => {
     const db = openDatabase(path.join(dir, 'site.db'));
     const { svc, sent, ids } = await connectedWith(db, 1500);
     assert.deepEqual(
@@ -115,21 +115,19 @@ describe('StoreService acks: grouped, and never lost on close', () => {
       Array(10).fill('event_batch'),
       'the first 1,000 in pages of 100',
     );
-    let transactions = 0;
-    const writeGroup = svc.store.writeGroup.bind(svc.store);
-    svc.store.writeGroup = (...args) => {
-      transactions++;
-      return writeGroup(...args);
+    let settles = 0;
+    const settle = svc.store.settle.bind(svc.store);
+    svc.store.settle = () => {
+      settles++;
+      settle();
     };
     sent.length = 0;
     // A trickle of acks: no single-event frames go out while less than a page has room.
     for (const id of ids.slice(0, 50)) svc.ack({ localEventId: id, status: 'accepted' });
     await new Promise((r) => setImmediate(r));
-    assert.equal(transactions, 1, 'fifty acks, one transaction');
     assert.equal(sent.length, 0, 'fifty free slots are less than a page: nothing sent yet');
     for (const id of ids.slice(50, 250)) svc.ack({ localEventId: id, status: 'duplicate' });
     await new Promise((r) => setImmediate(r));
-    assert.equal(transactions, 2);
     assert.deepEqual(
       sent.map((m) => [m.topic, (m.payload.events as unknown[]).length]),
       [
@@ -138,40 +136,64 @@ describe('StoreService acks: grouped, and never lost on close', () => {
         ['event_batch', 50],
       ],
     );
-    assert.equal(svc.store.counts().synced, 250);
+    assert.equal(svc.store.counts().synced, 250, 'counted at once');
+    assert.equal(settles, 0, 'written later, in one go');
+    const check = new Database(db.name, { readonly: true });
+    const synced = (): number => (check.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = 'synced'`).get() as { n: number }).n;
+    try {
+      assert.equal(synced(), 0);
+      svc.settleNow();
+      assert.equal(settles, 1);
+      assert.equal(synced(), 250, 'one transaction wrote them all');
+    } finally {
+      check.close();
+    }
     svc.close();
     db.close();
   });
 
-  it("writes the acks that arrive while weighings wait for their group in that group's one transaction", async () => {
+  it('writes the acks once the store is quiet (settleQuietMs), not in the commit of the weighings that arrive meanwhile', async () => {
     const file = path.join(dir, 'site.db');
     const db = openDatabase(file);
-    const { svc, ids } = await connectedWith(db, 30);
-    const transactions: Array<[events: number, acks: number]> = [];
+    const svc = new StoreService(db, { ...opts, settleQuietMs: 50 });
+    const events = Array.from({ length: 30 }, () => taggedEvent());
+    await Promise.all(events.map((e) => svc.submit(e)));
+    svc.setConnected(true);
+    const groups: number[] = [];
     const writeGroup = svc.store.writeGroup.bind(svc.store);
-    svc.store.writeGroup = (events, acks, now, waitForDisk) => {
-      transactions.push([events.length, acks.length]);
-      return writeGroup(events, acks, now, waitForDisk);
+    svc.store.writeGroup = (...args) => {
+      groups.push(args[0].length);
+      return writeGroup(...args);
     };
     const fresh = Array.from({ length: 5 }, () => taggedEvent());
     const storing = Promise.all(fresh.map((e) => svc.submit(e)));
-    for (const id of ids) svc.ack({ localEventId: id, cloudEventId: `c-${id}`, status: 'accepted' });
+    for (const e of events) svc.ack({ localEventId: e.localEventId, cloudEventId: `c-${e.localEventId}`, status: 'accepted' });
     svc.ack({ localEventId: 'not-here' });
     assert.deepEqual(await storing, [true, true, true, true, true]);
-    assert.deepEqual(transactions, [[5, 31]]);
+    assert.deepEqual(groups, [5], 'the weighings alone');
     assert.equal(svc.totals.delivered, 30);
     assert.deepEqual({ ...svc.store.counts(), oldestPendingStoredAt: null }, { pending: 5, failed: 0, synced: 30, oldestPendingStoredAt: null });
+    const check = new Database(file, { readonly: true });
+    const synced = (): number => (check.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = 'synced'`).get() as { n: number }).n;
+    try {
+      assert.equal(synced(), 0, "not in the weighings' commit");
+      for (let i = 0; i < 100 && synced() < 30; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(synced(), 30, 'written once the store was quiet');
+    } finally {
+      check.close();
+    }
     svc.close();
     db.close();
   });
 
-  it('still writes the acks when the weighings of their group cannot be stored', async () => {
-    const db = openDatabase(path.join(dir, 'site.db'));
+  it('still counts and writes the acks when the weighings that come with them cannot be stored', async () => {
+    const file = path.join(dir, 'site.db');
+    const db = openDatabase(file);
     const { svc, ids } = await connectedWith(db, 3);
     const writeGroup = svc.store.writeGroup.bind(svc.store);
-    svc.store.writeGroup = (events, acks, now, waitForDisk) => {
-      if (events.length) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
-      return writeGroup(events, acks, now, waitForDisk);
+    svc.store.writeGroup = (...args) => {
+      if (args[0].length) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      return writeGroup(...args);
     };
     const storing = svc.submit(taggedEvent());
     for (const id of ids) svc.ack({ localEventId: id, status: 'accepted' });
@@ -179,6 +201,9 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     assert.equal(svc.store.counts().synced, 3);
     svc.close();
     db.close();
+    const check = new Database(file, { readonly: true });
+    assert.equal((check.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = 'synced'`).get() as { n: number }).n, 3);
+    check.close();
   });
 
   it('commits on close the acks received just before it', async () => {
