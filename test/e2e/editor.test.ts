@@ -18,6 +18,11 @@ const artifacts = path.join(projectRoot, 'test-artifacts');
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- bcryptjs comes with node-red, without types
 const bcrypt = require('bcryptjs') as { hashSync(text: string, rounds: number): string };
 const CHROMIUM = '/usr/bin/chromium';
+// The same check scripts/screenshot-flow.js runs (plain JS, run inside the page).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a script of this project, without types
+const { statusCrossings } = require(path.join(projectRoot, 'scripts', 'flow-layout-check.js')) as {
+  statusCrossings(page: Page, options?: { longest?: boolean }): Promise<Array<{ wire: string; status: string; text: string }>>;
+};
 const NODE_TYPES = ['dp401-in', 'session-cache', 'event-store', 'cloud-link', 'plu-out'];
 
 describe('the editor in Chromium (real browser, real Node-RED)', function () {
@@ -350,6 +355,17 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.locator('.carnitrack-reconnect').click();
     await page.locator('.carnitrack-cloud', { hasText: 'connected' }).waitFor({ timeout: 20_000 });
     await page.locator('.carnitrack-sidebar', { hasText: 'no problems' }).waitFor({ timeout: 20_000 });
+  });
+
+  it('lays out the default flow so that no wire crosses a node status, as the statuses are and at their longest', async () => {
+    await page.locator('.red-ui-tab', { hasText: 'CarniTrack Edge' }).first().click();
+    await waitFor(async () => /^scales: \d+/.test(await statusOf(page, 'DP-401 scales')), 'the statuses', 15_000);
+    const now = await statusCrossings(page);
+    const longest = await statusCrossings(page, { longest: true });
+    await page.locator('#red-ui-workspace-chart').screenshot({ path: path.join(artifacts, 'default-flow-longest-statuses.png') });
+    const said = (list: typeof now): string[] => list.map((c) => `${c.wire} crosses the status of ${c.status} ("${c.text}")`);
+    assert.deepEqual(said(now), []);
+    assert.deepEqual(said(longest), []);
   });
 
   it('had no errors in the browser console', () => {
