@@ -15,6 +15,19 @@
 
 const escape = (s) => String(s).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;');
 
+// A field's unit is a word of the CarniTrack tab's catalogue ("unit.s" is "s" in English, "sn" in
+// Turkish), so the dialogs and the tab say units alike in the editor's language. The key names the
+// tab's namespace; Node-RED leaves a key with a namespace as it is when it translates a dialog.
+const UNIT_NAMESPACE = `${require('../package.json').name}/carnitrack-sidebar:carnitrack-sidebar.unit.`;
+const UNITS = require('../locales/en-US/carnitrack-sidebar.json')['carnitrack-sidebar'].unit;
+
+function unitHtml(type, unit) {
+  if (!Object.prototype.hasOwnProperty.call(UNITS, unit)) {
+    throw new Error(`${type}: unit "${unit}" is not in locales/*/carnitrack-sidebar.json "unit" (add it in every language)`);
+  }
+  return ` <span class="carnitrack-unit" data-i18n="${escape(UNIT_NAMESPACE + unit)}">${escape(unit)}</span>`;
+}
+
 function inputHtml(id, f) {
   const attrs = [`id="${id}"`];
   if (f.placeholder !== undefined) attrs.push(`placeholder="${escape(f.placeholder)}"`);
@@ -36,7 +49,7 @@ function rowHtml(type, prefix, fields, indent) {
     const icon = f.icon ? `<i class="fa fa-${f.icon}"></i> ` : '';
     const style = labelStyle.length ? ` style="${labelStyle.join(' ')}"` : '';
     lines.push(`${indent}    <label for="${id}"${style}>${icon}<span data-i18n="${type}.label.${f.field}"></span></label>`);
-    lines.push(`${indent}    ${inputHtml(id, f)}${f.unit ? ` ${escape(f.unit)}` : ''}`);
+    lines.push(`${indent}    ${inputHtml(id, f)}${f.unit ? unitHtml(type, f.unit) : ''}`);
   });
   lines.push(`${indent}</div>`);
   return lines.join('\n');

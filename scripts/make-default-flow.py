@@ -24,7 +24,7 @@ def n(key,typ,x,y,wires=None,**kw):
     return d
 # 1 scales
 n('c_scales','comment',200,80,[],name="1 · Scales: TCP port $TCP_PORT (default 3001)",info="Each DP-401's WiFi module is a TCP client: point it at this gateway's address and port, Register Package SCALE-XX on link, heartbeat HB every 30 s.\n\nOK goes back to a scale only after event-store has committed the weighing (the wire from event-store's 'stored' output back to dp401-in).")
-n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",port="${TCP_PORT}",bindAddress="0.0.0.0",allowedSources="",maxConnections="${DP401_MAX_CONNECTIONS}",maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,addressMap="",ackMode="store")
+n('scales','dp401-in',200,140,[['cache','fmt'],['devsw']],name="DP-401 scales",port="${TCP_PORT}",bindAddress="0.0.0.0",allowedSources="",maxConnections="${DP401_MAX_CONNECTIONS}",maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,missingAfterMin=2,addressMap="",ackMode="store")
 n('devsw','switch',200,200,[['link']],name="device messages",property="topic",propertyType="msg",rules=[{"t":"regex","v":"^(device_connected|device_disconnected|device_heartbeat)$","vt":"str","case":False}],checkall="true",repair=False,outputs=1)
 # 2 tagging & storage
 n('c_store','comment',600,80,[],name="2 · Tag with the session, store durably",info="session-cache tags each weighing with the scale's session (or an offline batch); event-store commits it to SQLite (synchronous=FULL) and is the only queue to the Cloud.")
@@ -64,21 +64,54 @@ i('livelimit'); i('fmtsw')
 # nodes point at these ids, so they work once imported next to this flow.
 n('to_store','link in',510,200,[['store']],name="to event store",links=[])
 n('to_plu','link in',880,350,[['plu']],name="to PLU file",links=[])
-g('g1','Scales',['c_scales','scales','devsw'],34,39,492,194,"#f5e0d8")
-g('g2','Tagging & storage',['c_store','cache','store','storestatus','to_store'],324,39,0,0,"#fbeee6")
-g('g3','Cloud',['c_cloud','link','cloudsw','other'],784,39,0,0,"#e8eef8")
-g('g4','PLU',['c_plu','to_plu','plu','pluinfo'],1214,219,0,0,"#eef5e6")
-g('g5','Watch',['c_watch','fmt','weights','catch','errors','status','statusdbg'],34,259,0,0,"#f0f0f0")
-# groups: nodes must carry g; recompute boxes roughly from member positions
+# The layout, in one place. Rule: no wire may cross a node's status (scripts/screenshot-flow.js
+# and test/e2e/editor.test.ts check it in Chromium, with every status at its longest). Node-RED
+# draws a wire back to a node on its left as a loop that runs just under the row when both ends
+# are on one row, through the statuses there. So the flow is a staircase: the scales bottom left,
+# tagging and storage in the middle, the Cloud top right. Every wire back (event-store's stored
+# output to dp401-in; the Cloud's statuses, acks and sessions to session-cache and event-store)
+# runs down and to the left, steeply enough to pass below the status of the node it leaves and
+# to reach the node it enters from above.
+LAYOUT={
+    # Watch, top left
+    'c_watch':(240,80),'catch':(140,140),'errors':(340,140),'status':(140,200),'statusdbg':(360,200),'fmt':(140,260),'weights':(360,260),
+    # 3 Cloud, top right
+    'c_cloud':(1160,80),'link':(1080,140),'cloudsw':(1340,140),'other':(1580,200),
+    # 2 tagging & storage, middle
+    'c_store':(210,420),'cache':(540,420),'store':(820,420),'to_store':(680,480),'storestatus':(1060,480),
+    # 1 scales, bottom left; their device messages go up to the Cloud
+    'c_scales':(300,720),'scales':(220,660),'devsw':(1200,660),
+    # 4 PLU, bottom right
+    'c_plu':(1600,600),'to_plu':(1400,720),'plu':(1520,660),'pluinfo':(1720,660),
+}
+for d in nodes:
+    for k,(x,y) in LAYOUT.items():
+        if d['id']==i(k): d['x']=x; d['y']=y
+g('g1','Scales',['c_scales','scales','devsw'],0,0,0,0,"#f5e0d8")
+g('g2','Tagging & storage',['c_store','cache','store','storestatus','to_store'],0,0,0,0,"#fbeee6")
+g('g3','Cloud',['c_cloud','link','cloudsw','other'],0,0,0,0,"#e8eef8")
+g('g4','PLU',['c_plu','to_plu','plu','pluinfo'],0,0,0,0,"#eef5e6")
+g('g5','Watch',['c_watch','fmt','weights','catch','errors','status','statusdbg'],0,0,0,0,"#f0f0f0")
+# Each group's box around its members as the editor draws them: a node is as wide as its label
+# (about 7.6 px a character and 50 px of icon and padding, in steps of 20, at least 100); a link
+# node 30; a node with a status has it below, up to 24 characters (about 140 px).
+def box(d):
+    if d['type'] in ('link in','link out'): return d['x']-15,d['y']-15,d['x']+15,d['y']+15
+    label=d.get('name') or d['type']
+    w=max(100, -(-(len(label)*7.6+50)//20)*20)
+    h=max(30, 15*len(d.get('wires',[])))
+    l,t,r,b=d['x']-w/2,d['y']-h/2,d['x']+w/2,d['y']+h/2
+    if d['type'] in ('dp401-in','session-cache','event-store','cloud-link','plu-out') or (d['type']=='debug' and d.get('tostatus')):
+        r=max(r,l+3+150); b=b+17
+    return l,t,r,b
+def fit(grp, members):
+    for d in members: d['g']=grp['id']
+    bs=[box(d) for d in members]
+    grp['x']=int(min(b[0] for b in bs)-15); grp['y']=int(min(b[1] for b in bs)-35)
+    grp['w']=int(max(b[2] for b in bs)+15-grp['x']); grp['h']=int(max(b[3] for b in bs)+15-grp['y'])
 byid={d['id']:d for d in nodes}
 for grp in [d for d in nodes if d['type']=='group']:
-    def half(d):
-        label=d.get('name') or d['type']
-        return max(60, len(label)*7.2/2+40)
-    left=min(byid[m]['x']-half(byid[m]) for m in grp['nodes']); right=max(byid[m]['x']+half(byid[m]) for m in grp['nodes'])
-    ys=[byid[m]['y'] for m in grp['nodes']]
-    for m in grp['nodes']: byid[m]['g']=grp['id']
-    grp['x']=int(left-20); grp['y']=min(ys)-45; grp['w']=int(right-left+40); grp['h']=max(ys)-min(ys)+75
+    fit(grp, [byid[m] for m in grp['nodes']])
 here = os.path.dirname(os.path.abspath(__file__))
 def write(name, flow):
     out = os.path.join(here, '..', 'flows', name)
@@ -139,22 +172,23 @@ dn('ui_theme','ui-theme',0,0,name="CarniTrack",colors={"surface":"#7a3b2e","prim
 dn('ui_page','ui-page',0,0,name="Plant floor",ui=di('ui_base'),path="/",icon="scale-balance",layout="grid",theme=di('ui_theme'),breakpoints=[{"name":"Default","px":0,"cols":3},{"name":"Tablet","px":576,"cols":6},{"name":"Small Desktop","px":768,"cols":9},{"name":"Desktop","px":1024,"cols":12}],order=1,className="",visible="true",disabled="false")
 dn('grp_scales','ui-group',0,0,name="Live weights",page=di('ui_page'),width=6,height=1,order=1,showTitle=True,className="",visible="true",disabled="false",groupType="default")
 dn('grp_cloud','ui-group',0,0,name="Cloud backlog",page=di('ui_page'),width=6,height=1,order=2,showTitle=True,className="",visible="true",disabled="false",groupType="default")
-dn('c_dash','comment',250,660,[],name="Dashboard: /dashboard (needs @flowfuse/node-red-dashboard)",info="Weighings come from session-cache's live output (at most 20 a second), store figures from event-store's third output every 10 s. Nothing here grows with load: the table keeps one row per scale (at most 100), the chart drops points older than 10 minutes and keeps at most 500.")
-dn('latest','function',220,720,[['table']],name="latest per scale",func=LATEST,outputs=1,timeout=0,noerr=0,initialize="",finalize="",libs=[])
-dn('table','ui-table',440,720,None,group=di('grp_scales'),name="scales",label="Scales",order=1,width=6,height=0,maxrows=0,passthru=False,autocols=True,showSearch=False,deselect=True,selectionType="none",columns=[],mobileBreakpoint="sm",mobileBreakpointType="defaults",action="replace",className="")
-dn('point','change',220,780,[['chart']],name="kg per scale",rules=[{"t":"set","p":"topic","pt":"msg","to":"payload.deviceId","tot":"msg"},{"t":"set","p":"payload","pt":"msg","to":"payload.weightGrams / 1000","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
-dn('chart','ui-chart',440,780,None,group=di('grp_scales'),name="weights",label="Weights (kg, last 10 min)",order=2,chartType="scatter",category="topic",categoryType="msg",xAxisLabel="",xAxisProperty="",xAxisPropertyType="timestamp",xAxisType="time",xAxisFormat="",xAxisFormatType="auto",xmin="",xmax="",yAxisLabel="kg",yAxisProperty="payload",yAxisPropertyType="msg",ymin="",ymax="",bins=10,action="append",stackSeries=False,pointShape="circle",pointRadius=4,showLegend=True,removeOlder=10,removeOlderUnit="60",removeOlderPoints="500",colors=["#b5523b","#0095FF","#2CA02C","#FF7F0E","#A347E1","#D62728","#9467BD","#8C564B","#17BECF"],textColor=["#666666"],textColorDefault=True,gridColor=["#e5e5e5"],gridColorDefault=True,width=6,height=6,className="",interpolation="linear")
-dn('figsw','switch',220,840,[['backlog','oldestage']],name="store figures",property="topic",propertyType="msg",rules=[{"t":"eq","v":"store_status","vt":"str"}],checkall="true",repair=False,outputs=1)
-dn('backlog','ui-text',440,840,None,group=di('grp_cloud'),order=1,width=6,height=1,name="backlog",label="Events waiting for the Cloud",format="",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload.pending",valueType="msg")
-dn('oldestage','change',300,900,[['oldest']],name="oldest age (0 when none)",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.oldestPendingAgeS ? payload.oldestPendingAgeS : 0","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
-dn('oldest','ui-text',500,900,None,group=di('grp_cloud'),order=2,width=6,height=1,name="oldest",label="Oldest unsent (s)",format="",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload",valueType="msg")
+dn('c_dash','comment',960,820,[],name="Dashboard: /dashboard (needs @flowfuse/node-red-dashboard)",info="Weighings come from session-cache's live output (at most 20 a second), store figures from event-store's third output every 10 s. Nothing here grows with load: the table keeps one row per scale (at most 100), the chart drops points older than 10 minutes and keeps at most 500.")
+dn('latest','function',760,880,[['table']],name="latest per scale",func=LATEST,outputs=1,timeout=0,noerr=0,initialize="",finalize="",libs=[])
+dn('table','ui-table',980,880,None,group=di('grp_scales'),name="scales",label="Scales",order=1,width=6,height=0,maxrows=0,passthru=False,autocols=True,showSearch=False,deselect=True,selectionType="none",columns=[],mobileBreakpoint="sm",mobileBreakpointType="defaults",action="replace",className="")
+dn('point','change',760,940,[['chart']],name="kg per scale",rules=[{"t":"set","p":"topic","pt":"msg","to":"payload.deviceId","tot":"msg"},{"t":"set","p":"payload","pt":"msg","to":"payload.weightGrams / 1000","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
+dn('chart','ui-chart',980,940,None,group=di('grp_scales'),name="weights",label="Weights (kg, last 10 min)",order=2,chartType="scatter",category="topic",categoryType="msg",xAxisLabel="",xAxisProperty="",xAxisPropertyType="timestamp",xAxisType="time",xAxisFormat="",xAxisFormatType="auto",xmin="",xmax="",yAxisLabel="kg",yAxisProperty="payload",yAxisPropertyType="msg",ymin="",ymax="",bins=10,action="append",stackSeries=False,pointShape="circle",pointRadius=4,showLegend=True,removeOlder=10,removeOlderUnit="60",removeOlderPoints="500",colors=["#b5523b","#0095FF","#2CA02C","#FF7F0E","#A347E1","#D62728","#9467BD","#8C564B","#17BECF"],textColor=["#666666"],textColorDefault=True,gridColor=["#e5e5e5"],gridColorDefault=True,width=6,height=6,className="",interpolation="linear")
+dn('figsw','switch',760,1000,[['backlog','oldestage']],name="store figures",property="topic",propertyType="msg",rules=[{"t":"eq","v":"store_status","vt":"str"}],checkall="true",repair=False,outputs=1)
+dn('backlog','ui-text',980,1000,None,group=di('grp_cloud'),order=1,width=6,height=1,name="backlog",label="Events waiting for the Cloud",format="",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload.pending",valueType="msg")
+dn('oldestage','change',1000,1060,[['oldest']],name="oldest age (0 when none)",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.oldestPendingAgeS ? payload.oldestPendingAgeS : 0","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})
+dn('oldest','ui-text',1220,1060,None,group=di('grp_cloud'),order=2,width=6,height=1,name="oldest",label="Oldest unsent (s)",format="",layout="row-spread",style=False,font="",fontSize=16,color="#717171",wrapText=False,className="",value="payload",valueType="msg")
 # Wire the dashboard in: session-cache's live output and event-store's status output.
 byd[remap[i('cache')]]['wires'][1] += [di('latest'), di('point')]
 byd[remap[i('store')]]['wires'][2].append(di('figsw'))
 members=('c_dash','latest','table','point','chart','figsw','backlog','oldestage','oldest')
-for k in members:
-    next(d for d in dash if d['id']==di(k))['g']=di('g_dash')
-dash.append({"id":di('g_dash'),"type":"group","z":D,"name":"Dashboard","style":{"fill":"#f7e8f0","fill-opacity":"0.35","label":True,"color":"#000000"},"nodes":[di(k) for k in members],"x":34,"y":615,"w":600,"h":320})
+# Below the default flow's staircase, fed by wires that leave session-cache and event-store downwards.
+gd={"id":di('g_dash'),"type":"group","z":D,"name":"Dashboard","style":{"fill":"#f7e8f0","fill-opacity":"0.35","label":True,"color":"#000000"},"nodes":[di(k) for k in members]}
+fit(gd,[d for d in dash if d['id'] in gd['nodes']])
+dash.append(gd)
 write('carnitrack-dashboard.json', dash)
 
 # --- Small examples, imported next to the default flow (no tab of their own). ---
@@ -170,7 +204,7 @@ def small(name, prefix, items):
 # A scale on its own: no site, no Cloud; OK on receipt. Port 3002 so it runs beside the default flow.
 small('standalone-scale.json','ce1',[
     ('comment',160,60,[],dict(name="One DP-401 on port 3002, nothing stored",info="A scale on its own: dp401-in answers OK on receipt (nothing is stored, no Cloud), for a test bench or a scale that only shows weights. Point the scale at this gateway, port 3002.")),
-    ('dp401-in',160,120,[[3],[4]],dict(name="test scale",port="3002",bindAddress="0.0.0.0",allowedSources="",maxConnections=4,maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,addressMap="",ackMode="receipt")),
+    ('dp401-in',160,120,[[3],[4]],dict(name="test scale",port="3002",bindAddress="0.0.0.0",allowedSources="",maxConnections=4,maxLineBytes=4096,encoding="windows-1254",weightUnit="1",maxCapacityKg=100,timeZone="",duplicateWindowS=5,staleAfterS=45,timeoutAfterS=90,idleAfterS=300,missingAfterMin=2,addressMap="",ackMode="receipt")),
     ('change',380,100,[[5]],dict(name="kg",rules=[{"t":"set","p":"payload","pt":"msg","to":"payload.deviceId & \" · \" & payload.productName & \" · \" & $formatNumber(payload.weightGrams / 1000, \"0.000\") & \" kg\"","tot":"jsonata"}],action="",property="",to="",reg=False,**{"from":""})),
     ('debug',380,160,[],dict(name="scale connects and heartbeats",active=False,tosidebar=True,console=False,tostatus=False,complete="true",targetType="full",statusVal="",statusType="auto")),
     ('debug',580,100,[],dict(name="test scale weights",active=True,tosidebar=True,console=False,tostatus=False,complete="payload",targetType="msg",statusVal="",statusType="auto")),

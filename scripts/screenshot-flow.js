@@ -9,6 +9,7 @@ const path = require('node:path');
 const net = require('node:net');
 const { spawn } = require('node:child_process');
 const { chromium } = require('playwright-core');
+const { statusCrossings } = require('./flow-layout-check');
 
 const root = path.resolve(__dirname, '..');
 const freePort = () =>
@@ -38,7 +39,7 @@ async function main() {
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1900, height: 760 } });
+    const page = await browser.newPage({ viewport: { width: 1900, height: 920 } });
     await page.goto(`http://127.0.0.1:${httpPort}/`);
     await page.waitForSelector('.red-ui-flow-node-group', { timeout: 30000 });
     await page.evaluate(() => {
@@ -49,9 +50,16 @@ async function main() {
     const file = path.join(root, 'docs', 'default-flow.png');
     await page.locator('#red-ui-workspace-chart').screenshot({ path: file });
     console.log(`wrote ${path.relative(root, file)}`);
+    // The layout's one rule: no wire through a status (scripts/make-default-flow.py lays it out).
+    const crossings = [...(await statusCrossings(page)), ...(await statusCrossings(page, { longest: true }))];
+    for (const c of crossings) console.log(`wire ${c.wire} crosses the status of ${c.status} ("${c.text}")`);
+    if (process.env.LONGEST_SHOT) await page.locator('#red-ui-workspace-chart').screenshot({ path: process.env.LONGEST_SHOT });
+    if (crossings.length) process.exitCode = 1;
   } finally {
     await browser.close();
+    const exited = new Promise((resolve) => red.once('exit', resolve));
     red.kill('SIGTERM');
+    await exited; // Node-RED may still write into its user directory until it is gone
     fs.rmSync(userDir, { recursive: true, force: true });
   }
 }

@@ -30,6 +30,8 @@ export interface DeviceRecord {
   duplicateCount: number;
   lastWeightGrams: number | null;
   health: DeviceHealth;
+  /** When `health` last changed (or the connection was made). */
+  healthSince: number;
 }
 
 export interface HealthChange {
@@ -67,6 +69,7 @@ export class DeviceRegistry {
       duplicateCount: 0,
       lastWeightGrams: null,
       health: 'online',
+      healthSince: now,
     };
     this.byConnection.set(connectionId, rec);
     return rec;
@@ -167,6 +170,7 @@ export class DeviceRegistry {
       if (to !== rec.health) {
         changes.push({ connectionId: rec.connectionId, deviceId: rec.deviceId, from: rec.health, to });
         rec.health = to;
+        rec.healthSince = now;
       }
     }
     return changes;

@@ -12,6 +12,9 @@ import { allowListMatcher, normalizeAddress, type Dp401Settings } from './settin
 import { systemClock, wallIso, type Clock } from '../util/clock';
 import { WarningLimiter } from '../util/warning-limiter';
 import { TokenBucket } from './token-bucket';
+import { KnownScales, MAX_KNOWN_SCALES } from './known-scales';
+import { CoalescedSave } from '../util/coalesced-save';
+import * as fs from 'node:fs';
 
 /**
  * The TCP server DP-401 scales connect to, with no knowledge of Node-RED: it frames and
@@ -76,6 +79,8 @@ export interface GatewayWarning {
     | 'bad-register'
     | 'ack-unknown'
     | 'ack-backlog'
+    /** The known-scales file could not be read or written. */
+    | 'known-scales'
     /** Reading stopped: one scale, or all of them, have too many weighings waiting for OK. */
     | 'paused';
   message: string;
@@ -88,24 +93,40 @@ export interface GatewayEvents {
   device: DeviceMessage;
   'line-rejected': [info: LineRejected];
   warning: [warning: GatewayWarning];
+  /** A line for the log (a scale connected or disconnected), at most one per scale and kind a minute. */
+  info: [message: string];
   listening: [address: net.AddressInfo];
   'bind-error': [error: NodeJS.ErrnoException, retryInMs: number];
   change: [];
 }
 
-/** A device as admin views show it: times as wall-clock ISO strings. */
+/**
+ * A scale as admin views show it, connected or not (every known scale): times as wall-clock ISO
+ * strings. A disconnected scale has no connection and no counts, and keeps its last figures.
+ */
 export interface DeviceView {
-  connectionId: string;
+  connectionId: string | null;
   deviceId: string | null;
+  /** The address of its connection, or of its last one. */
   sourceIp: string;
-  health: DeviceRecord['health'];
+  health: DeviceHealth;
+  /** Since when `health` holds. */
+  since: string;
+  /** When anything was last heard from it. */
+  lastSeenAt: string;
   connectedAt: string;
+  disconnectedAt: string | null;
+  /** Why its last connection closed (`gateway-stopped` when the gateway stopped or restarted). */
+  disconnectReason: string | null;
+  /** Disconnected longer than the node's "Missing after": a problem. */
+  missing: boolean;
   lastHeartbeatAt: string | null;
   lastWeighingAt: string | null;
   lastWeightGrams: number | null;
-  heartbeatCount: number;
-  eventCount: number;
-  duplicateCount: number;
+  /** Of its current connection; null while disconnected. */
+  heartbeatCount: number | null;
+  eventCount: number | null;
+  duplicateCount: number | null;
   /** The addresses registering as this scale's id while two scales fight over it, else null. */
   idConflict: string[] | null;
   /** Seconds the oldest weighing of this scale has waited for the store's OK; null when none waits. */
@@ -126,6 +147,20 @@ export interface GatewayOptions {
   acceptBurst?: number;
   /** ...and a second after that (default max connections, at least 16); the rest are refused. */
   acceptsPerSecond?: number;
+  /** Where the known scales are kept across restarts; none: in memory only. */
+  knownScalesFile?: string | null;
+  /** Known scales, at most (the one gone longest is dropped first). */
+  maxKnownScales?: number;
+  /** A connect or disconnect is saved within this many ms (default 2 s), one write for a burst. */
+  saveDelayMs?: number;
+}
+
+/** A scale that is disconnected longer than the node's "Missing after". */
+export interface MissingScale {
+  deviceId: string;
+  address: string;
+  /** How long it has been disconnected while this gateway ran (ms). */
+  forMs: number;
 }
 
 /**
@@ -183,6 +218,14 @@ const BIND_RETRY_MAX_MS = 30_000;
 
 export class ScaleGateway extends EventEmitter<GatewayEvents> {
   readonly registry: DeviceRegistry;
+  /** Every scale seen, connected or not (bounded; saved on connect, disconnect, forget and stop). */
+  readonly known: KnownScales;
+  private readonly saver: CoalescedSave | null;
+  /** Connect and disconnect log lines: one per scale and kind a minute (a flapping scale is counted). */
+  private readonly notes = new WarningLimiter(WARNING_WINDOW_MS);
+  /** Monotonic time of start(): a scale gone before it is counted missing from then on. */
+  private startedAt = 0;
+  private missingCount = 0;
   private readonly server: net.Server;
   private readonly connections = new Map<string, Connection>();
   private readonly duplicates: DuplicateFilter;
@@ -235,6 +278,20 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       this.clock.mono(),
     );
     this.registry = new DeviceRegistry(settings);
+    this.known = new KnownScales(options.maxKnownScales ?? MAX_KNOWN_SCALES);
+    const file = options.knownScalesFile;
+    this.saver = file
+      ? new CoalescedSave(
+          file,
+          options.saveDelayMs ?? 2000,
+          () => this.known.serialize(this.clock, (id) => this.registry.connectionOf(id)),
+          (err) =>
+            this.warn({
+              code: 'known-scales',
+              message: `cannot save the known scales to ${file}: ${err.message} (kept in memory; tried again at the next change)`,
+            }),
+        )
+      : null;
     this.duplicates = new DuplicateFilter(settings.duplicateWindowMs);
     this.allowed = allowListMatcher(settings.allowedSources);
     this.server = net.createServer((socket) => this.accept(socket));
@@ -254,6 +311,8 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
   /** Starts listening; a port in use is retried on a backoff, never thrown. */
   start(): void {
     this.stopped = false;
+    this.startedAt = this.clock.mono();
+    this.loadKnown();
     this.bind();
     const interval = this.options.healthIntervalMs ?? 1000;
     this.healthTimer = setInterval(() => this.tick(), interval);
@@ -289,13 +348,18 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.bindTimer) clearTimeout(this.bindTimer);
     this.healthTimer = this.bindTimer = null;
+    // Every connected scale is gone from now on, as the saved known scales will say.
+    const now = this.clock.mono();
+    for (const d of this.registry.devices()) if (d.deviceId !== null) this.known.disconnected(d.deviceId, d, 'gateway-stopped', now);
+    this.saver?.schedule();
+    const saved = this.saver ? this.saver.close() : Promise.resolve();
     for (const c of this.connections.values()) c.socket.destroy();
     this.connections.clear();
     this.pendingAcks.clear();
     this.pausedConns.clear();
     this.blocked = false;
     this.removeAllListeners();
-    return new Promise((resolve) => {
+    const closed = new Promise<void>((resolve) => {
       const close = (): void => {
         if (this.server.listening) this.server.close(() => resolve());
         else resolve();
@@ -306,6 +370,7 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
         this.server.once('error', close);
       } else close();
     });
+    return Promise.all([closed, saved]).then(() => undefined);
   }
 
   /**
@@ -589,6 +654,14 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     const deviceId = rec?.deviceId ?? this.replacedIds.get(conn.id) ?? null;
     this.replacedIds.delete(conn.id);
     const quiet = this.quietCloses.delete(conn.id);
+    if (deviceId) {
+      this.note('disconnect', deviceId, `${deviceId} disconnected from ${conn.sourceIp} (${reason})`);
+      // Gone, unless its id lives on in a newer socket (replaced): kept as known, with its last figures.
+      if (rec?.deviceId && !this.registry.connectionOf(deviceId)) {
+        this.known.disconnected(deviceId, rec, reason, this.clock.mono());
+        this.saver?.schedule();
+      }
+    }
     if (deviceId && !quiet) {
       this.emit('device', 'device_disconnected', {
         deviceId,
@@ -745,12 +818,18 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
 
   private registerDevice(conn: Connection, deviceId: string, now: number): void {
     conn.identified = true;
-    const before = this.registry.get(conn.id);
-    if (before?.deviceId === deviceId) {
+    const previousId = this.registry.get(conn.id)?.deviceId ?? null;
+    if (previousId === deviceId) {
       this.registry.touch(conn.id, now);
       return;
     }
     const result = this.registry.register(conn.id, deviceId, now);
+    const rec = this.registry.get(conn.id)!;
+    // A socket that registers again under another id leaves its old id without a connection.
+    if (previousId !== null && !this.registry.connectionOf(previousId)) this.known.disconnected(previousId, rec, 'requested', now);
+    this.known.connected(deviceId, rec, now);
+    this.saver?.schedule();
+    this.note('connect', deviceId, `${deviceId} connected from ${conn.sourceIp}`);
     // Two scales with one id take it from each other over and over: the flow (and the Cloud)
     // keeps seeing one connected scale, and the conflict is a problem until it stops.
     let quiet = false;
@@ -917,6 +996,13 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     for (const line of this.warnings.flush(now)) {
       this.emit('warning', { code: line.cause.split(' ')[0] as GatewayWarning['code'], message: line.message });
     }
+    for (const line of this.notes.flush(now)) this.emit('info', line.message);
+    // A scale becoming missing is a change of the node's status and the tab's problems.
+    const missing = this.missingScales().length;
+    if (missing !== this.missingCount) {
+      this.missingCount = missing;
+      this.emit('change');
+    }
     this.checkHealth();
   }
 
@@ -940,6 +1026,63 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     if (changes.length) this.emit('change');
   }
 
+  /** A log line for a scale's connect or disconnect, at most one per scale and kind a minute (the rest counted). */
+  private note(kind: 'connect' | 'disconnect', deviceId: string, message: string): void {
+    const line = this.notes.offer(`${kind} ${deviceId}`, message, this.clock.mono());
+    if (line) this.emit('info', line.message);
+  }
+
+  /** Reads the saved known scales, if any: every one is disconnected until it connects again. */
+  private loadKnown(): void {
+    const file = this.options.knownScalesFile;
+    if (!file || this.known.size) return;
+    // The file, else the copy of the one before it (writeFileAtomic keeps it), else none.
+    for (const f of [file, `${file}.bak`]) {
+      let text: string;
+      try {
+        text = fs.readFileSync(f, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        this.warn({ code: 'known-scales', message: `cannot read the known scales from ${f}: ${(err as Error).message}` });
+        continue;
+      }
+      try {
+        const bad = this.known.load(text, this.clock);
+        if (bad) this.warn({ code: 'known-scales', message: `skipped ${bad} unreadable record(s) in ${f}` });
+        return;
+      } catch (err) {
+        this.warn({ code: 'known-scales', message: `ignored ${f}: ${(err as Error).message}` });
+      }
+    }
+  }
+
+  /**
+   * Forgets a scale that is not connected (the tab's Forget). A connected scale cannot be
+   * forgotten: it would be known again at once, and the plant must see it.
+   */
+  forget(deviceId: string): 'forgotten' | 'connected' | 'unknown' {
+    if (this.registry.connectionOf(deviceId)) return 'connected';
+    if (!this.known.forget(deviceId)) return 'unknown';
+    this.saver?.schedule();
+    this.missingCount = this.missingScales().length;
+    this.emit('change');
+    return 'forgotten';
+  }
+
+  /** Known scales disconnected longer than "Missing after" (counted from this gateway's start at the earliest). */
+  missingScales(): MissingScale[] {
+    const after = this.settings.missingAfterMs;
+    if (!(after > 0)) return [];
+    const now = this.clock.mono();
+    const out: MissingScale[] = [];
+    for (const k of this.known.list()) {
+      if (k.connected || k.disconnectedAt === null) continue;
+      const forMs = now - Math.max(k.disconnectedAt, this.startedAt);
+      if (forMs >= after) out.push({ deviceId: k.deviceId, address: k.address, forMs });
+    }
+    return out;
+  }
+
   /** A snapshot for status lines and admin views. */
   devices(): DeviceRecord[] {
     return this.registry.devices();
@@ -950,7 +1093,10 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     return this.conflicts.list(this.clock.mono());
   }
 
-  /** Devices with their times on the wall clock, for admin views. */
+  /**
+   * Every known scale with its times on the wall clock, for admin views: the connected ones from
+   * their connections, the others as they were last seen. Sorted by id.
+   */
   deviceViews(): DeviceView[] {
     const conflicts = new Map(this.idConflicts().map((c) => [c.deviceId, c.addresses]));
     const at = (t: number | null): string | null => (t === null ? null : wallIso(this.clock, t));
@@ -958,12 +1104,18 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
     const waitingSince = new Map<string, number>();
     for (const p of this.pendingAcks.values()) if (!waitingSince.has(p.connectionId)) waitingSince.set(p.connectionId, p.since);
     const now = this.clock.mono();
-    return this.devices().map((d) => ({
+    const missing = new Set(this.missingScales().map((m) => m.deviceId));
+    const views: DeviceView[] = this.devices().map((d) => ({
       connectionId: d.connectionId,
       deviceId: d.deviceId,
       sourceIp: d.sourceIp,
       health: d.health,
+      since: wallIso(this.clock, d.healthSince),
+      lastSeenAt: wallIso(this.clock, d.lastHeardAt),
       connectedAt: wallIso(this.clock, d.connectedAt),
+      disconnectedAt: null,
+      disconnectReason: null,
+      missing: false,
       lastHeartbeatAt: at(d.lastHeartbeatAt),
       lastWeighingAt: at(d.lastWeighingAt),
       lastWeightGrams: d.lastWeightGrams,
@@ -973,5 +1125,29 @@ export class ScaleGateway extends EventEmitter<GatewayEvents> {
       waitingForOkS: waitingSince.has(d.connectionId) ? Math.round((now - waitingSince.get(d.connectionId)!) / 100) / 10 : null,
       idConflict: (d.deviceId !== null && conflicts.get(d.deviceId)) || null,
     }));
+    for (const k of this.known.list()) {
+      if (this.registry.connectionOf(k.deviceId)) continue;
+      views.push({
+        connectionId: null,
+        deviceId: k.deviceId,
+        sourceIp: k.address,
+        health: 'disconnected',
+        since: wallIso(this.clock, k.disconnectedAt ?? k.lastSeenAt),
+        lastSeenAt: wallIso(this.clock, k.lastSeenAt),
+        connectedAt: wallIso(this.clock, k.connectedAt),
+        disconnectedAt: at(k.disconnectedAt),
+        disconnectReason: k.disconnectReason,
+        missing: missing.has(k.deviceId),
+        lastHeartbeatAt: null,
+        lastWeighingAt: at(k.lastWeighingAt),
+        lastWeightGrams: k.lastWeightGrams,
+        heartbeatCount: null,
+        eventCount: null,
+        duplicateCount: null,
+        waitingForOkS: null,
+        idConflict: conflicts.get(k.deviceId) ?? null,
+      });
+    }
+    return views.sort((a, b) => String(a.deviceId).localeCompare(String(b.deviceId)));
   }
 }

@@ -29,6 +29,8 @@ export interface Dp401Settings {
   ackMode: AckMode;
   /** A socket with no SCALE-NN, no address-map entry and no weighing by then is closed; 0 = never. */
   registrationTimeoutMs: number;
+  /** A known scale disconnected this long (while the gateway runs) is a problem naming it; 0 = never. */
+  missingAfterMs: number;
 }
 
 /** Defaults from shared/DP401.md; numbers of seconds are as a person types them in the editor. */
@@ -49,6 +51,7 @@ export const DP401_DEFAULTS = {
   addressMap: '',
   ackMode: 'store',
   registrationTimeoutS: 30,
+  missingAfterMin: 2,
 } as const;
 
 export type RawDp401Config = Partial<Record<keyof typeof DP401_DEFAULTS, unknown>>;
@@ -124,6 +127,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
     timeoutAfterS: d.timeoutAfterS,
     idleAfterS: d.idleAfterS,
     registrationTimeoutS: d.registrationTimeoutS,
+    missingAfterMin: d.missingAfterMin,
   });
   const errors = numbers.errors;
   const num = numbers.read.bind(numbers);
@@ -158,6 +162,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
   }
   const idleAfterS = num('idleAfterS', 0.1, 604800, false);
   const registrationTimeoutS = num('registrationTimeoutS', 0, 86400, false);
+  const missingAfterMin = num('missingAfterMin', 0, 10080, false);
   const addr = parseAddressMap(text(raw.addressMap, ''));
   if (addr.error) errors.push({ field: 'addressMap', message: `addressMap: ${addr.error}` });
   const ackMode = text(raw.ackMode, d.ackMode);
@@ -185,6 +190,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
       addressMap: addr.map,
       ackMode: ackMode as AckMode,
       registrationTimeoutMs: Math.round(registrationTimeoutS * 1000),
+      missingAfterMs: Math.round(missingAfterMin * 60_000),
     },
   };
 }

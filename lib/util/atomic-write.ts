@@ -39,3 +39,49 @@ export function writeFileAtomic(file: string, bytes: Buffer, keepBackup = true):
     /* some file systems cannot fsync a folder; the rename is still atomic */
   }
 }
+
+/**
+ * The same replacement without blocking the event loop (the write and both fsyncs run in
+ * libuv's thread pool): for files written while scales are being served, where an fsync on a
+ * slow SD card must not hold up their OKs.
+ */
+export async function writeFileAtomicAsync(file: string, bytes: Buffer, keepBackup = true): Promise<void> {
+  const dir = path.dirname(file);
+  await fs.promises.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fh = await fs.promises.open(tmp, 'w', 0o644);
+  try {
+    await fh.writeFile(bytes);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    if (keepBackup) {
+      const bakTmp = `${tmp}.bak`;
+      const copied = await fs.promises.copyFile(file, bakTmp).then(
+        () => true,
+        (err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return false;
+          throw err;
+        },
+      );
+      if (copied) await fs.promises.rename(bakTmp, `${file}.bak`);
+    }
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true });
+    await fs.promises.rm(`${tmp}.bak`, { force: true });
+    throw err;
+  }
+  try {
+    const dh = await fs.promises.open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    /* some file systems cannot fsync a folder; the rename is still atomic */
+  }
+}

@@ -7,6 +7,8 @@ import { statusKey } from '../shared/status-text';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 /** Config as the editor stores it (every field a string before validation). */
 type Dp401InDef = NodeDef & RawDp401Config;
@@ -23,6 +25,15 @@ interface InputMessage extends NodeMessageInFlow {
 
 function formatKg(grams: number): string {
   return (grams / 1000).toFixed(3);
+}
+
+/**
+ * Where a dp401-in keeps its known scales across restarts and redeploys: a small JSON file per
+ * node in Node-RED's user directory (it has no database of its own, and the file is written
+ * only when a scale connects, disconnects or is forgotten). None without a user directory.
+ */
+function knownScalesFile(userDir: string | undefined, nodeId: string): string | null {
+  return userDir ? path.join(userDir, 'carnitrack', `known-scales-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`) : null;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -48,7 +59,8 @@ export = function register(RED: NodeAPI): void {
     }
 
     // Check health often enough for short thresholds, at most once a second otherwise.
-    const gateway = new ScaleGateway(settings, { healthIntervalMs: Math.min(1000, settings.staleAfterMs / 3) });
+    const file = knownScalesFile((RED.settings as { userDir?: string }).userDir, node.id);
+    const gateway = new ScaleGateway(settings, { healthIntervalMs: Math.min(1000, settings.staleAfterMs / 3), knownScalesFile: file });
     let bindProblem: string | null = null;
     const untrack = track('gateways', node, gateway, {
       port: settings.port,
@@ -59,6 +71,7 @@ export = function register(RED: NodeAPI): void {
       timeZone: settings.timeZone,
       ackMode: settings.ackMode,
       maxConnections: settings.maxConnections,
+      missingAfterMin: settings.missingAfterMs / 60_000,
     });
 
     const describe = (): NodeStatus => {
@@ -78,7 +91,8 @@ export = function register(RED: NodeAPI): void {
       const text = last
         ? statusKey('dp401-in.status.scales-weight', { count: devices.length, kg: formatKg(last.weightGrams) })
         : statusKey('dp401-in.status.scales', { count: devices.length });
-      return { fill: devices.some((d) => d.health === 'stale') ? 'yellow' : 'green', shape: 'dot', text };
+      const worry = devices.some((d) => d.health === 'stale') || gateway.missingScales().length > 0;
+      return { fill: worry ? 'yellow' : 'green', shape: 'dot', text };
     };
 
     gateway.on('change', () => status.set(describe));
@@ -103,6 +117,7 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('dp401-in.errors.line-rejected', { device: info.deviceId ?? info.sourceIp, error: info.error, raw: info.raw }), msg);
     });
     gateway.on('warning', (w) => node.warn(w.message));
+    gateway.on('info', (message) => node.log(message));
     // A failing disk refuses every weighing: one log line a minute with the count. Catch nodes
     // see each refusal from event-store, which fails that message with its error.
     const notStoredLog = new WarningLimiter();
@@ -139,12 +154,16 @@ export = function register(RED: NodeAPI): void {
       throw new Error(RED._('dp401-in.errors.unknown-topic', { topic: String(msg.topic) }));
     });
 
-    node.on('close', (_removed: boolean, done: () => void) => {
+    node.on('close', (removed: boolean, done: () => void) => {
       status.stop();
       clearInterval(notStoredFlush);
       untrack();
       gateway
         .stop()
+        // A node deleted from the flow takes its known scales with it (a redeploy keeps them).
+        .then(() => {
+          if (removed && file) for (const f of [file, `${file}.bak`]) fs.rmSync(f, { force: true });
+        })
         .catch((err: Error) => node.error(err.message))
         .finally(() => done());
     });

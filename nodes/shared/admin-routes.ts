@@ -13,8 +13,9 @@ import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sa
  * Read-only admin views over HTTP, on Node-RED's admin app so they share its login:
  * GET /carnitrack/status, /devices, /sessions, /events, /batches, /resolved/:id need the
  * "carnitrack.read" permission (a "read" user has it), and so does GET /metrics (OpenMetrics
- * text for the plant's Prometheus). The tab's two controls, POST
- * /carnitrack/stores/:id/retry-failed and /carnitrack/links/:id/reconnect, need
+ * text for the plant's Prometheus). The tab's controls, POST
+ * /carnitrack/stores/:id/retry-failed, /carnitrack/stores/:id/backup and
+ * /carnitrack/links/:id/reconnect, and DELETE /carnitrack/scales/:id, need
  * "carnitrack.write" (a user with "*" has it). GET /carnitrack/health is open,
  * tells only whether the edge works, and answers 503 when it does not (for HEALTHCHECK).
  * Every time in these answers is an ISO 8601 string in UTC.
@@ -29,6 +30,8 @@ const STATES: SyncState[] = ['pending', 'synced', 'failed'];
 class BadRequest extends Error {}
 /** No running node with that id: answered 404. */
 class NotFound extends Error {}
+/** Not possible in the state things are in (a connected scale cannot be forgotten): answered 409. */
+class Conflict extends Error {}
 
 /** The same record with the named epoch-millisecond fields as ISO strings (null stays null). */
 function isoTimes<T extends object, K extends keyof T>(row: T, keys: K[]): Omit<T, K> & Record<K, string | null> {
@@ -41,7 +44,11 @@ function isoTimes<T extends object, K extends keyof T>(row: T, keys: K[]): Omit<
 }
 
 export function registerAdminRoutes(RED: NodeAPI): void {
-  const app = RED.httpAdmin as unknown as { get(path: string, ...h: RequestHandler[]): void; post(path: string, ...h: RequestHandler[]): void };
+  const app = RED.httpAdmin as unknown as {
+    get(path: string, ...h: RequestHandler[]): void;
+    post(path: string, ...h: RequestHandler[]): void;
+    delete(path: string, ...h: RequestHandler[]): void;
+  };
   if (!app || registeredApps.has(app)) return;
   registeredApps.add(app);
   const read = RED.auth.needsPermission('carnitrack.read') as unknown as RequestHandler;
@@ -51,7 +58,10 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     (req, res: Response) => {
       new Promise((resolve) => resolve(handler(req))).then(
         (body) => res.json(body),
-        (err: unknown) => res.status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : 500).json({ error: (err as Error).message }),
+        (err: unknown) =>
+          res
+            .status(err instanceof BadRequest ? 400 : err instanceof NotFound ? 404 : err instanceof Conflict ? 409 : 500)
+            .json({ error: (err as Error).message }),
       );
     };
 
@@ -88,6 +98,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
           port: g.part.settings.port,
           listening: g.part.isListening,
           devices: g.part.devices().length,
+          known: g.part.known.size,
           ...g.part.counters,
         })),
         settings: resolvedSettings(),
@@ -155,6 +166,25 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     '/carnitrack/devices',
     read,
     json(() => [...live.gateways.values()].flatMap((g) => g.part.deviceViews().map(({ connectionId: _c, ...d }) => ({ nodeId: g.nodeId, ...d })))),
+  );
+
+  // Forgets a scale that is not connected (the tab's Forget), on every dp401-in that knows it, or
+  // on the one named by ?node=. A connected scale cannot be forgotten (409): it would be known
+  // again at once, and the plant must see it while it is there.
+  app.delete(
+    '/carnitrack/scales/:id',
+    write,
+    json((req) => {
+      const id = String(req.params.id);
+      const only = (req.query as Record<string, string | undefined>).node;
+      const gateways = [...live.gateways.values()].filter((g) => only === undefined || g.nodeId === only);
+      if (only !== undefined && !gateways.length) throw new NotFound(`no running dp401-in with id ${only}`);
+      const results = gateways.map((g) => ({ nodeId: g.nodeId, result: g.part.forget(id) }));
+      if (results.some((r) => r.result === 'connected')) throw new Conflict(`${id} is connected: only a disconnected scale can be forgotten`);
+      const forgotten = results.filter((r) => r.result === 'forgotten').map((r) => r.nodeId);
+      if (!forgotten.length) throw new NotFound(`no dp401-in knows a scale ${id}`);
+      return { deviceId: id, forgotten };
+    }),
   );
 
   app.get(
@@ -280,8 +310,9 @@ export function edgeMetrics(): MetricFamily[] {
   const stores = [...live.stores.values()].map((s) => ({ entry: s, fig: s.part.figures(true) }));
   const links = [...live.links.values()];
   const node = (e: { nodeId: string; name: string }): Record<string, string> => ({ node: e.name, node_id: e.nodeId });
-  // A scale that has not registered is named as the gateway names it in its views.
+  // Every known scale, connected or not; one that has not registered is named as the gateway names it.
   const devices = gateways.flatMap((g) => g.part.deviceViews().map((d) => ({ g, d: { ...d, deviceId: d.deviceId ?? `UNREGISTERED-${d.sourceIp}` } })));
+  const now = Date.now();
   const gauge = (name: string, help: string, samples: Sample[], unit?: string): MetricFamily => ({ name, type: 'gauge', help, unit, samples });
   const counter = (name: string, help: string, samples: Sample[]): MetricFamily => ({ name, type: 'counter', help, samples });
   return [
@@ -298,8 +329,19 @@ export function edgeMetrics(): MetricFamily[] {
     // No health label: a label that changes with the value would start a new series each time.
     gauge(
       'carnitrack_scale_online',
-      'A connected scale is online (1) or stale/offline (0)',
+      'A known scale is online (1), or idle, stale or disconnected (0)',
       devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: d.health === 'online' ? 1 : 0 })),
+    ),
+    gauge(
+      'carnitrack_scale_last_seen_age_seconds',
+      'Seconds since anything was last heard from each known scale (it grows while a scale is disconnected)',
+      devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: Math.max(0, Math.round((now - Date.parse(d.lastSeenAt)) / 1000)) })),
+      'seconds',
+    ),
+    gauge(
+      'carnitrack_scale_connected',
+      'A known scale is connected (1) or not (0)',
+      devices.map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: d.connectionId === null ? 0 : 1 })),
     ),
     // Only while two scales fight over an id (1 per address seen), so a dashboard can alert on it.
     gauge(
@@ -311,7 +353,7 @@ export function edgeMetrics(): MetricFamily[] {
     ),
     gauge(
       'carnitrack_scale_last_weight_grams',
-      'Last net weight of each connected scale',
+      'Last net weight of each known scale',
       devices
         .filter(({ d }) => d.lastWeightGrams !== null)
         .map(({ g, d }) => ({ labels: { ...node(g), device: d.deviceId }, value: Number(d.lastWeightGrams) })),

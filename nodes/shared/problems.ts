@@ -22,6 +22,7 @@ export interface Problem {
     | 'cannot-listen'
     | 'no-ok'
     | 'scale-stale'
+    | 'scale-disconnected'
     | 'key-refused'
     | 'cloud-down'
     | 'disk-low'
@@ -56,6 +57,9 @@ export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> 
     const waitMs = gw.oldestPendingAckMs();
     if (waitMs > OK_LATE_MS) add(g, 'error', 'no-ok', { count: gw.pendingAckCount, seconds: Math.round(waitMs / 1000) });
     for (const d of gw.devices()) if (d.health === 'stale') add(g, 'warning', 'scale-stale', { device: d.deviceId ?? d.sourceIp });
+    // A warning, not an error: a scale switched off at the end of a shift is no fault of the gateway.
+    for (const m of gw.missingScales())
+      add(g, 'warning', 'scale-disconnected', { device: m.deviceId, address: m.address, seconds: Math.round(m.forMs / 1000) });
     // Two scales with one id: their weighings cannot be told apart. An error until it stops.
     for (const c of gw.idConflicts()) add(g, 'error', 'id-conflict', { device: c.deviceId, addresses: c.addresses.join(', ') });
   }
@@ -110,6 +114,12 @@ export function problemText(p: Problem): string {
   }
   const values: Record<string, string | number> = { ...p.values };
   if (p.code === 'cloud-down') values.why = english.why[String(values.why)] ?? String(values.why);
+  if (p.code === 'scale-disconnected') values.for = duration(Number(values.seconds));
   const template = english.problem[p.code] ?? p.code;
   return `${p.name}: ${template.replace(/__([A-Za-z]+)__/g, (_m, k: string) => String(values[k] ?? ''))}`;
+}
+
+/** A duration as the tab words it in English: 45 s, 12 min, 3.5 h. */
+function duration(s: number): string {
+  return s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : `${(s / 3600).toFixed(1)} h`;
 }

@@ -3,7 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, waitFor } from '../helpers/node-red';
+import { freePort, waitFor, ScaleClient } from '../helpers/node-red';
+import { weighingBytes, CRLF } from '../helpers/lines';
 import { tempDirs } from '../helpers/temp';
 import { ScaleSimulator } from '../../sim/scale-simulator';
 import { ReferenceCloud } from '../../sim/reference-cloud';
@@ -18,6 +19,11 @@ const artifacts = path.join(projectRoot, 'test-artifacts');
 // eslint-disable-next-line @typescript-eslint/no-require-imports -- bcryptjs comes with node-red, without types
 const bcrypt = require('bcryptjs') as { hashSync(text: string, rounds: number): string };
 const CHROMIUM = '/usr/bin/chromium';
+// The same check scripts/screenshot-flow.js runs (plain JS, run inside the page).
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- a script of this project, without types
+const { statusCrossings } = require(path.join(projectRoot, 'scripts', 'flow-layout-check.js')) as {
+  statusCrossings(page: Page, options?: { longest?: boolean }): Promise<Array<{ wire: string; status: string; text: string }>>;
+};
 const NODE_TYPES = ['dp401-in', 'session-cache', 'event-store', 'cloud-link', 'plu-out'];
 
 describe('the editor in Chromium (real browser, real Node-RED)', function () {
@@ -166,6 +172,10 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     // The message a person sees on hovering the field.
     await page.locator('#node-input-port').hover();
     await page.locator('.red-ui-popover', { hasText: 'Port must be a number from 1 to 65535' }).waitFor();
+    // Units beside the fields, in the editor's language (Turkish below).
+    assert.equal(await page.locator('#node-input-staleAfterS + .carnitrack-unit').textContent(), 's');
+    assert.equal(await page.locator('#node-input-missingAfterMin + .carnitrack-unit').textContent(), 'min');
+    assert.equal(await page.locator('#node-input-maxCapacityKg + .carnitrack-unit').textContent(), 'kg');
     await page.locator('#node-input-timeZone').fill('Mars/Olympus');
     await page.locator('#node-input-name').click();
     await page.waitForSelector('#node-input-timeZone.input-error');
@@ -273,6 +283,39 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
       .then((t) => t ?? '');
   const tabText = async (): Promise<string> => (await page.locator('.carnitrack-sidebar').textContent()) ?? '';
 
+  /**
+   * The tab at 320 px (the sidebar's narrow width): how far anything runs off its side, and the
+   * scale cells (ids, health, weights, times) that break across lines. Call wide() after it.
+   */
+  const narrow = (): Promise<{ overflow: number; broken: Array<string | null>; cells: number }> =>
+    page.evaluate(() => {
+      const tab = document.querySelector('.carnitrack-sidebar') as HTMLElement;
+      tab.style.width = '320px';
+      tab.style.boxSizing = 'border-box';
+      const oneLine = (el: Element): boolean => {
+        const h = el.getBoundingClientRect().height;
+        const line = parseFloat(getComputedStyle(el).lineHeight) || 20;
+        return h < line * 1.6;
+      };
+      const cells = Array.from(document.querySelectorAll('.carnitrack-scale td'));
+      return {
+        overflow: tab.scrollWidth - tab.clientWidth,
+        broken: cells.filter((td) => !oneLine(td)).map((td) => td.textContent),
+        cells: cells.length,
+      };
+    });
+  const wide = (): Promise<void> => page.evaluate(() => void ((document.querySelector('.carnitrack-sidebar') as HTMLElement).style.width = ''));
+  /** The editor's own request (with its login) from the page. */
+  const editorAjax = (method: string, url: string): Promise<number> =>
+    page.evaluate(
+      ([m, u]) =>
+        new Promise<number>((resolve) => {
+          const $ = (window as unknown as { $: { ajax(o: object): { always(cb: (a: unknown, b: unknown, c: unknown) => void): void } } }).$;
+          $.ajax({ method: m, url: u }).always((a, _b, c) => resolve(((a as { status?: number }).status ?? (c as { status?: number }).status) || 0));
+        }),
+      [method, url],
+    );
+
   it('shows short node statuses, and in the dialog the settings in use and the gateway time zone', async () => {
     await page.locator('.red-ui-tab', { hasText: 'CarniTrack Edge' }).first().click();
     await waitFor(async () => /^scales: 1 · \d+\.\d{3} kg$/.test(await statusOf(page, 'DP-401 scales')), 'the dp401-in status', 15_000);
@@ -310,27 +353,12 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     assert.match((await page.locator('.carnitrack-failed-event').first().textContent()) ?? '', /^\d\d:\d\d:\d\d\s*SCALE-02\s*\d{5} \S.*\d\.\d{3} kg/);
     // At 320 px (the sidebar's narrow width) nothing runs off the side and no scale id or weight
     // breaks across lines.
-    const layout = await page.evaluate(() => {
-      const tab = document.querySelector('.carnitrack-sidebar') as HTMLElement;
-      tab.style.width = '320px';
-      tab.style.boxSizing = 'border-box';
-      const oneLine = (el: Element): boolean => {
-        const h = el.getBoundingClientRect().height;
-        const line = parseFloat(getComputedStyle(el).lineHeight) || 20;
-        return h < line * 1.6;
-      };
-      const cells = Array.from(document.querySelectorAll('.carnitrack-scale td'));
-      return {
-        overflow: tab.scrollWidth - tab.clientWidth,
-        broken: cells.filter((td) => !oneLine(td)).map((td) => td.textContent),
-        cells: cells.length,
-      };
-    });
+    const layout = await narrow();
     assert.ok(layout.cells >= 5, 'the scales table is there');
     assert.deepEqual(layout.broken, [], 'scale cells on one line at 320 px');
     assert.ok(layout.overflow <= 0, `nothing wider than the tab at 320 px (${layout.overflow} px over)`);
     await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-rejected.png') });
-    await page.evaluate(() => ((document.querySelector('.carnitrack-sidebar') as HTMLElement).style.width = ''));
+    await wide();
     cloud.faults.reject = null;
     await page.locator('.carnitrack-retry').click();
     await page.locator('.carnitrack-notice', { hasText: '1 rejected event(s) queued to send again' }).waitFor({ timeout: 10_000 });
@@ -350,6 +378,84 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.locator('.carnitrack-reconnect').click();
     await page.locator('.carnitrack-cloud', { hasText: 'connected' }).waitFor({ timeout: 20_000 });
     await page.locator('.carnitrack-sidebar', { hasText: 'no problems' }).waitFor({ timeout: 20_000 });
+  });
+
+  it('lays out the default flow so that no wire crosses a node status, as the statuses are and at their longest', async () => {
+    await page.locator('.red-ui-tab', { hasText: 'CarniTrack Edge' }).first().click();
+    await waitFor(async () => /^scales: \d+/.test(await statusOf(page, 'DP-401 scales')), 'the statuses', 15_000);
+    const now = await statusCrossings(page);
+    const longest = await statusCrossings(page, { longest: true });
+    await page.locator('#red-ui-workspace-chart').screenshot({ path: path.join(artifacts, 'default-flow-longest-statuses.png') });
+    const said = (list: typeof now): string[] => list.map((c) => `${c.wire} crosses the status of ${c.status} ("${c.text}")`);
+    assert.deepEqual(said(now), []);
+    assert.deepEqual(said(longest), []);
+  });
+
+  it("shows three scales weighing at once in the live view (the debug sidebar fed by session-cache's live output)", async () => {
+    await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('debug'));
+    // Three scales weigh in the same moment: each gets its turn in the live view, none is hidden.
+    const burst = await Promise.all(['SCALE-04', 'SCALE-05', 'SCALE-06'].map(() => ScaleClient.connect(tcpPort)));
+    burst.forEach((c, n) => c.write(`SCALE-0${n + 4}`));
+    await waitFor(() => [4, 5, 6].every((n) => output.includes(`SCALE-0${n} connected from 127.0.0.1`)), 'the three connects in the log', 10_000);
+    burst.forEach((c, n) => c.write(Buffer.concat([weighingBytes({ netRaw: 1004 + n, grossRaw: 3504 + n }), CRLF])));
+    for (const c of burst) await c.waitForOks(1, 10_000);
+    for (const n of [4, 5, 6]) {
+      await page
+        .locator('.red-ui-debug-msg', { hasText: `SCALE-0${n} · KUZU PIRZOLA · 1.00${n} kg` })
+        .first()
+        .waitFor({ timeout: 15_000 });
+    }
+    // And three simulated scales, each at its own pace with its own weights.
+    const paced = [11, 12, 13].map(
+      (n) =>
+        new ScaleSimulator({ host: '127.0.0.1', port: tcpPort, deviceId: `SCALE-${n}`, rate: 8, maxWeighings: 12, duplicateProbability: 0, seed: 100 + n }),
+    );
+    sims.push(...paced);
+    paced.forEach((sim) => sim.start());
+    await waitFor(() => paced.every((sim) => sim.done), 'the simulated weighings', 60_000);
+    for (const n of [11, 12, 13])
+      await page
+        .locator('.red-ui-debug-msg', { hasText: `SCALE-${n} · ` })
+        .first()
+        .waitFor({ timeout: 15_000 });
+    await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'live-view-six-scales.png') });
+    for (const c of burst) c.destroy();
+  });
+
+  it('keeps a scale that dropped off in the CarniTrack tab: disconnected, when and where last seen, its session marked, usable at 320 px, and Forget', async () => {
+    await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('carnitrack'));
+    // SCALE-04..06 (the burst above) closed their sockets: disconnected, not gone.
+    const gone = page.locator('.carnitrack-scale-disconnected[data-device="SCALE-05"]');
+    await gone.waitFor({ timeout: 15_000 });
+    assert.match((await gone.textContent()) ?? '', /^\s*SCALE-05\s*disconnected\s*1\.005 kg/);
+    const seen = page.locator('.carnitrack-scale-seen[data-device="SCALE-05"]');
+    assert.match((await seen.textContent()) ?? '', /^last seen \d\d:\d\d:\d\d \(\d+ (s|min) ago\) at 127\.0\.0\.1 · closed by the scale\s*Forget$/);
+    // A scale on the Cloud's session that drops off: the session is still the Cloud's, the scale is marked gone beside it.
+    cloud.startSession({ cloudSessionId: 'session-gone', deviceId: 'SCALE-06', animalTag: 'A-606' });
+    await page.locator('.carnitrack-session', { hasText: 'SCALE-06 · A-606 · active · scale disconnected' }).waitFor({ timeout: 15_000 });
+    const layout = await narrow();
+    await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-disconnected-320.png') });
+    await wide();
+    assert.deepEqual(layout.broken, [], 'scale cells on one line at 320 px, a disconnected scale too');
+    assert.ok(layout.overflow <= 0, `nothing wider than the tab at 320 px (${layout.overflow} px over)`);
+    // The same in /carnitrack/devices (what the tab reads), with the login the editor has.
+    const devices = await page.evaluate(
+      () =>
+        new Promise<Array<{ deviceId: string; health: string; lastSeenAt: string; sourceIp: string }>>((resolve) =>
+          (window as unknown as { $: { getJSON(u: string, cb: (d: never) => void): void } }).$.getJSON('carnitrack/devices', resolve),
+        ),
+    );
+    const five = devices.find((d) => d.deviceId === 'SCALE-05')!;
+    assert.deepEqual([five.health, five.sourceIp], ['disconnected', '127.0.0.1']);
+    assert.ok(Date.parse(five.lastSeenAt) <= Date.now());
+    // Forget: the scale leaves the tab; the others stay.
+    await page.locator('.carnitrack-forget[data-device="SCALE-05"]').click();
+    await page.locator('.carnitrack-notice', { hasText: 'SCALE-05 forgotten' }).waitFor({ timeout: 10_000 });
+    await waitFor(async () => (await gone.count()) === 0, 'SCALE-05 gone from the tab', 10_000);
+    assert.equal(await page.locator('.carnitrack-scale[data-device="SCALE-04"]').count(), 1, 'the others stay');
+    // Clean up for the tests after this one (a disconnected scale becomes a problem after 2 min).
+    for (const id of ['SCALE-04', 'SCALE-06']) assert.equal(await editorAjax('DELETE', `carnitrack/scales/${id}`), 200);
+    cloud.endSession('SCALE-06');
   });
 
   it('had no errors in the browser console', () => {
@@ -380,6 +486,10 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
       assert.match(dialog, /Ham ağırlık birimi/);
       assert.match(dialog, /Terazi saat dilimi/);
       assert.match(dialog, /Şu anki ayarlar: /, 'the settings in use, in Turkish');
+      // The units beside the fields in Turkish too, as the tab says them.
+      assert.equal(await tr.locator('#node-input-staleAfterS + .carnitrack-unit').textContent(), 'sn');
+      assert.equal(await tr.locator('#node-input-missingAfterMin + .carnitrack-unit').textContent(), 'dk');
+      assert.match(dialog, /Kayıp sayılma/);
       await tr.locator('.red-ui-tray').screenshot({ path: path.join(artifacts, 'edit-dialog-tr.png') });
     } catch (err) {
       await tr.screenshot({ path: path.join(artifacts, 'failed-turkish-page.png') });
@@ -387,6 +497,37 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     } finally {
       await tr.close();
     }
+  });
+
+  it('answers /carnitrack/health 503 while the tab shows an error-level problem, in the same words (two scales with one id)', async () => {
+    const health = async (): Promise<{ status: number; body: { status: string; problems: string[] } }> => {
+      const res = await fetch(new URL('carnitrack/health', base).href);
+      return { status: res.status, body: (await res.json()) as { status: string; problems: string[] } };
+    };
+    assert.equal((await health()).status, 200, 'healthy before');
+    await page.evaluate(() => (window as unknown as { RED: { sidebar: { show(id: string): void } } }).RED.sidebar.show('carnitrack'));
+    // Two scales configured as SCALE-07, at two addresses: the second takes the id while the first is alive.
+    const first = await ScaleClient.connect(tcpPort, '127.0.0.1');
+    first.write('SCALE-07HB');
+    await waitFor(() => output.includes('SCALE-07 connected from 127.0.0.1'), 'the first SCALE-07', 10_000);
+    const second = await ScaleClient.connect(tcpPort, '127.0.0.2');
+    second.write('SCALE-07HB');
+    try {
+      const problem = page.locator('.carnitrack-problem-id-conflict');
+      await problem.waitFor({ timeout: 15_000 });
+      const shown = ((await problem.textContent()) ?? '').trim();
+      const h = await health();
+      assert.equal(h.status, 503);
+      assert.equal(h.body.status, 'unhealthy');
+      assert.deepEqual(h.body.problems, [shown], 'the route says what the tab shows, word for word');
+      assert.match(shown, /^DP-401 scales: two scales register as SCALE-07 \(from 127\.0\.0\.1, 127\.0\.0\.2\)/);
+      assert.equal(await problem.evaluate((el) => getComputedStyle(el).color), 'rgb(204, 51, 51)', 'in red, an error');
+      await page.locator('#red-ui-sidebar').screenshot({ path: path.join(artifacts, 'carnitrack-tab-health.png') });
+    } finally {
+      first.destroy();
+      second.destroy();
+    }
+    // The conflict is a problem for 2 min after the last take-over; the next test deploys another flow.
   });
 
   it('runs the dashboard example on FlowFuse Dashboard 2: the latest weight per scale and the backlog', async () => {

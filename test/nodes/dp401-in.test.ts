@@ -9,7 +9,10 @@ import { formatOpenMetrics } from '../../lib/metrics/openmetrics';
 import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sleep, type Msg } from '../helpers/node-red';
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { encodeText } from '../../lib/dp401/weighing-line';
-import { MAX_WAITING_PER_SCALE } from '../../lib/dp401/scale-gateway';
+import { MAX_WAITING_PER_SCALE, type DeviceView } from '../../lib/dp401/scale-gateway';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDirs } from '../helpers/temp';
 
 const dp401In = withCatalog(dp401InModule as never, 'dp401-in');
 
@@ -454,5 +457,189 @@ describe('dp401-in node (real sockets)', function () {
       probe.listen(port, '127.0.0.1', () => resolve());
     });
     await new Promise<void>((r) => probe.close(() => r()));
+  });
+});
+
+describe('dp401-in: every scale ever seen stays known (real sockets, a real user directory)', function () {
+  this.timeout(30_000);
+  let port: number;
+  let userDir: string;
+  const dirs = tempDirs();
+  const clients: ScaleClient[] = [];
+  const connect = async (localAddress?: string): Promise<ScaleClient> => {
+    const c = await ScaleClient.connect(port, localAddress);
+    clients.push(c);
+    return c;
+  };
+  const settings = (s: Record<string, unknown>): void => (helper as unknown as { settings(s: Record<string, unknown>): void }).settings(s);
+  interface Answer {
+    status: number;
+    text: string;
+    body: Record<string, unknown>;
+  }
+  const admin = (): { get(r: string): Promise<Answer>; delete(r: string): Promise<Answer> } =>
+    (helper as unknown as { request(): { get(r: string): Promise<Answer>; delete(r: string): Promise<Answer> } }).request();
+  const views = (): DeviceView[] => live.gateways.get('in')!.part.deviceViews();
+  const view = (id: string): DeviceView | undefined => views().find((d) => d.deviceId === id);
+  const savedFile = (): string => path.join(userDir, 'carnitrack', 'known-scales-in.json');
+  const saved = (): Array<{ deviceId: string; state: string; lastWeightGrams: number | null }> =>
+    (JSON.parse(fs.readFileSync(savedFile(), 'utf8')) as { scales: Array<{ deviceId: string; state: string; lastWeightGrams: number | null }> }).scales;
+
+  async function load(config: Record<string, unknown> = {}) {
+    await helper.load(dp401In, flow(port, config));
+    const node = helper.getNode('in');
+    const devices = collect(helper.getNode('devices'));
+    const statuses = calls(node, 'status');
+    await waitFor(() => statuses().some((s) => /no scale|scales:/.test(String((s[0] as { text?: string }).text))), 'the node to listen');
+    return { node, devices, statuses, logs: calls(node, 'log') };
+  }
+
+  beforeEach(async () => {
+    port = await freePort();
+    userDir = dirs.make('carnitrack-known-');
+    settings({ userDir });
+    await helper.startServer();
+  });
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.destroy();
+    await helper.unload();
+    await helper.stopServer();
+    settings({});
+    dirs.cleanup();
+  });
+
+  it('keeps a scale that drops off: disconnected with its last weight and address in the views and /metrics, a log line each way, and after "Missing after" a problem naming it', async () => {
+    const { logs, statuses } = await load({ missingAfterMin: 0.02 }); // 1.2 s
+    const scale = await connect('127.0.0.4');
+    scale.write('SCALE-04');
+    await scale.weigh(1250);
+    assert.equal(view('SCALE-04')?.health, 'online');
+    scale.destroy();
+    await waitFor(() => view('SCALE-04')?.health === 'disconnected', 'the scale shown disconnected');
+    const v = view('SCALE-04')!;
+    assert.deepEqual([v.connectionId, v.sourceIp, v.lastWeightGrams, v.disconnectReason, v.heartbeatCount], [null, '127.0.0.4', 1250, 'closed-by-scale', null]);
+    assert.ok(Date.parse(v.lastSeenAt) <= Date.parse(v.since) && Date.parse(v.since) <= Date.now());
+    const text = logs().map((l) => String(l[0]));
+    assert.ok(text.includes('SCALE-04 connected from 127.0.0.4'), text.join('\n'));
+    assert.ok(text.includes('SCALE-04 disconnected from 127.0.0.4 (closed-by-scale)'), text.join('\n'));
+    const metrics = formatOpenMetrics(edgeMetrics());
+    assert.match(metrics, /\ncarnitrack_scale_online\{[^}]*device="SCALE-04"\} 0\n/);
+    assert.match(metrics, /\ncarnitrack_scale_connected\{[^}]*device="SCALE-04"\} 0\n/);
+    assert.match(metrics, /\ncarnitrack_scale_last_seen_age_seconds\{[^}]*device="SCALE-04"\} \d+\n/);
+    assert.match(metrics, /\ncarnitrack_scale_last_weight_grams\{[^}]*device="SCALE-04"\} 1250\n/);
+    assert.match(metrics, /\ncarnitrack_scales_connected\{[^}]*\} 0\n/);
+    // Not yet a problem; once it has been gone longer than the setting, a warning naming it.
+    assert.deepEqual(
+      currentProblems().filter((p) => p.code === 'scale-disconnected'),
+      [],
+    );
+    await waitFor(() => currentProblems().some((p) => p.code === 'scale-disconnected'), 'the missing scale as a problem');
+    const problem = currentProblems().find((p) => p.code === 'scale-disconnected')!;
+    assert.deepEqual([problem.severity, problem.values.device, problem.values.address], ['warning', 'SCALE-04', '127.0.0.4']);
+    assert.equal(view('SCALE-04')!.missing, true);
+    const devices = (await admin().get('/carnitrack/devices')).body as unknown as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      devices.map((d) => [d.nodeId, d.deviceId, d.health, d.missing]),
+      [['in', 'SCALE-04', 'disconnected', true]],
+    );
+    // Health stays 200 (a warning), and says it.
+    const health = await admin().get('/carnitrack/health');
+    assert.equal(health.status, 200);
+    assert.match(String((health.body.warnings as string[])[0]), /^in: SCALE-04 has been disconnected for \d+ s \(last at 127\.0\.0\.4\)$/);
+    await waitFor(() => (statuses().at(-1)?.[0] as { fill?: string } | undefined)?.fill === 'yellow', 'a yellow status');
+    // It comes back: online, no problem.
+    const again = await connect('127.0.0.4');
+    again.write('SCALE-04HB');
+    await waitFor(() => view('SCALE-04')?.health === 'online', 'the scale back online');
+    assert.deepEqual(
+      currentProblems().filter((p) => p.code === 'scale-disconnected'),
+      [],
+    );
+  });
+
+  it('saves the known scales on connect and disconnect only (heartbeats and weighings write nothing), and knows them after a redeploy', async () => {
+    await load();
+    const scale = await connect();
+    scale.write('SCALE-06');
+    await waitFor(() => fs.existsSync(savedFile()) && saved().some((s) => s.deviceId === 'SCALE-06'), 'the connect saved', 10_000);
+    const before = fs.statSync(savedFile());
+    for (let i = 0; i < 5; i++) {
+      scale.write('HB');
+      await scale.weigh(1000 + i);
+    }
+    await sleep(2500); // longer than the save delay (2 s)
+    const after = fs.statSync(savedFile());
+    assert.deepEqual([after.ino, after.mtimeMs], [before.ino, before.mtimeMs], 'the file was not written again');
+    scale.destroy();
+    await waitFor(() => saved().some((s) => s.deviceId === 'SCALE-06' && s.state === 'disconnected'), 'the disconnect saved', 10_000);
+    assert.equal(saved()[0].lastWeightGrams, 1004);
+
+    // A redeploy of the node (a setting changed): the new node knows the scale, disconnected.
+    const other = await connect();
+    other.write('SCALE-07');
+    await waitFor(() => view('SCALE-07')?.health === 'online', 'SCALE-07 online');
+    await helper.setFlows(
+      flow(port).map((n) => (n.id === 'in' ? { ...n, name: 'redeployed' } : n)),
+      'nodes',
+    );
+    await other.waitForClose();
+    await waitFor(() => live.gateways.get('in')?.part.isListening === true, 'the new node');
+    assert.deepEqual(
+      views().map((d) => [d.deviceId, d.health, d.disconnectReason, d.lastWeightGrams]),
+      [
+        ['SCALE-06', 'disconnected', 'closed-by-scale', 1004],
+        ['SCALE-07', 'disconnected', 'gateway-stopped', null],
+      ],
+    );
+  });
+
+  it('forgets a disconnected scale over DELETE /carnitrack/scales/:id; a connected one answers 409', async () => {
+    await load();
+    const on = await connect('127.0.0.1');
+    on.write('SCALE-08');
+    const off = await connect('127.0.0.2');
+    off.write('SCALE-09');
+    await waitFor(() => view('SCALE-08')?.health === 'online' && view('SCALE-09')?.health === 'online', 'both online');
+    off.destroy();
+    await waitFor(() => view('SCALE-09')?.health === 'disconnected', 'SCALE-09 disconnected');
+    const busy = await admin().delete('/carnitrack/scales/SCALE-08');
+    assert.equal(busy.status, 409);
+    assert.match(String(busy.body.error), /SCALE-08 is connected/);
+    const gone = await admin().delete('/carnitrack/scales/SCALE-09?node=in');
+    assert.equal(gone.status, 200, gone.text);
+    assert.deepEqual(gone.body, { deviceId: 'SCALE-09', forgotten: ['in'] });
+    assert.deepEqual(
+      views().map((d) => d.deviceId),
+      ['SCALE-08'],
+    );
+    assert.equal((await admin().delete('/carnitrack/scales/SCALE-09')).status, 404);
+    assert.equal((await admin().delete('/carnitrack/scales/SCALE-09?node=nope')).status, 404);
+    await waitFor(() => fs.existsSync(savedFile()) && !saved().some((s) => s.deviceId === 'SCALE-09'), 'the forget saved', 10_000);
+  });
+
+  it('logs a flapping scale once a minute each way, not once per flap', async () => {
+    const { logs } = await load();
+    for (let i = 0; i < 10; i++) {
+      const c = await connect();
+      c.write('SCALE-10');
+      await waitFor(() => view('SCALE-10')?.health === 'online', `connect ${i}`);
+      c.destroy();
+      await waitFor(() => view('SCALE-10')?.health === 'disconnected', `disconnect ${i}`);
+    }
+    const lines = logs()
+      .map((l) => String(l[0]))
+      .filter((l) => /SCALE-10/.test(l));
+    assert.deepEqual(lines, ['SCALE-10 connected from 127.0.0.1', 'SCALE-10 disconnected from 127.0.0.1 (closed-by-scale)']);
+  });
+
+  it('deletes its known scales when the node is removed from the flow', async () => {
+    await load();
+    const scale = await connect();
+    scale.write('SCALE-11');
+    await waitFor(() => fs.existsSync(savedFile()), 'the file', 10_000);
+    await helper.setFlows([{ id: 'tab', type: 'tab', label: 'scales' }], 'full');
+    await waitFor(() => !live.gateways.has('in'), 'the node gone');
+    assert.equal(fs.existsSync(savedFile()), false);
   });
 });
