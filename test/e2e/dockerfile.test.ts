@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { freePort, waitFor } from '../helpers/node-red';
 import { tempDirs } from '../helpers/temp';
+import { sqlitePrebuildEnv } from '../helpers/sqlite-prebuild';
 
 const projectRoot = path.resolve(__dirname, '..', '..', '..');
 
@@ -62,8 +63,9 @@ describe('the Dockerfile (no Docker engine here: its steps are run as the README
       fs.copyFileSync(path.join(projectRoot, f), path.join(src, f));
     }
     // The image's absolute paths become folders of this test.
-    // JOBS=max: node-gyp compiles better-sqlite3 on every core (the same build, sooner).
-    const stageEnv = { ...process.env, JOBS: 'max', PKG_DIR: path.join(work, 'pkg'), EDGE_HOME: path.join(work, 'edge'), npm_config_loglevel: 'error' };
+    // JOBS=max: node-gyp compiles better-sqlite3 on every core (the same build, sooner); the
+    // binary this checkout's npm ci compiled is offered as a local prebuild (see sqlitePrebuildEnv).
+    const stageEnv = { ...process.env, ...sqlitePrebuildEnv(), JOBS: 'max', PKG_DIR: path.join(work, 'pkg'), EDGE_HOME: path.join(work, 'edge'), npm_config_loglevel: 'error' };
     assert.deepEqual(Object.keys(env).sort(), ['EDGE_HOME', 'PKG_DIR']);
     for (const cmd of runs) execFileSync('bash', ['-c', cmd], { cwd: src, env: stageEnv, stdio: ['ignore', 'ignore', 'pipe'] });
     const edge = stageEnv.EDGE_HOME;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { NodeRedProcess } from '../helpers/node-red-process';
+import { sqlitePrebuildEnv } from '../helpers/sqlite-prebuild';
 
 /** What a palette install must show through the Admin API: every type loaded, the examples, the plugin. */
 async function checkLoaded(red: NodeRedProcess, moduleName: string, types: string[]): Promise<void> {
@@ -33,9 +34,10 @@ const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), '
   name: string;
   'node-red': { nodes: Record<string, string> };
 };
-// JOBS=max: node-gyp compiles better-sqlite3's two sources on every core (the same build, sooner).
+// JOBS=max: node-gyp compiles better-sqlite3's two sources on every core (the same build, sooner);
+// the binary this checkout's npm ci compiled is offered as a local prebuild (see sqlitePrebuildEnv).
 const npm = (args: string[], cwd: string): string =>
-  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, JOBS: 'max', npm_config_loglevel: 'error' } });
+  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...sqlitePrebuildEnv(), JOBS: 'max', npm_config_loglevel: 'error' } });
 
 describe('the npm package', function () {
   this.timeout(600_000);
