@@ -231,6 +231,26 @@ async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 100
   return { sockets, sent, seconds: (Date.now() - t0) / 1000, sentAt };
 }
 
+/**
+ * What `write_bytes` counts for one fsynced WAL frame on this disk (4,096 bytes and a 24-byte
+ * header, appended and fsynced 200 times, as one commit per weighing does at plant rate): the
+ * floor of a weighing that gets its own commit.
+ */
+function frameFloor(dir) {
+  const file = path.join(dir, 'frame-floor');
+  const fd = fs.openSync(file, 'w');
+  const frame = Buffer.alloc(4120, 1);
+  const before = writeBytes(process.pid);
+  for (let k = 0; k < 200; k++) {
+    fs.writeSync(fd, frame, 0, frame.length, 32 + k * frame.length);
+    fs.fsyncSync(fd);
+  }
+  const perFrame = (writeBytes(process.pid) - before) / 200;
+  fs.closeSync(fd);
+  fs.rmSync(file);
+  return perFrame;
+}
+
 /** Waits (at most `maxMs`) until every weighing in `sentAt` reached the Cloud; returns the latencies, sorted, in ms. */
 async function cloudLatencies(sentAt, arrivals, maxMs = 60000) {
   const waitStart = Date.now();
@@ -484,6 +504,8 @@ async function main() {
     const seconds = Number(a['plant-seconds']);
     log(`plant rate: 20 scales, 2 weighings a second, heartbeats, ${seconds} s`);
     const p = (result.plant = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: 20, rate: 2, seconds, net0: 10000, heartbeatMs: 30000 }));
+    p.floorPerFsyncedFrame = frameFloor(userDir);
+    report(`plant rate: floor here: one fsynced WAL frame (4,120 bytes) counts ${f(p.floorPerFsyncedFrame)} bytes in write_bytes`);
     report(
       `plant rate: ${p.sent} weighings from 20 scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${p.bytesWritten} in all); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}`,
     );
