@@ -10,16 +10,8 @@ export const WAL_SIZE_LIMIT = 16 * 2 ** 20;
 /** `full`: every commit survives a power cut (the default: power cuts are normal in plants). */
 export type Durability = 'full' | 'normal';
 
-/**
- * Versioned migrations: migration i brings `PRAGMA user_version` from i to i + 1.
- * Events carry no foreign keys: a real weighing must never be refused for a missing
- * parent row (the earlier daemon lost events that way).
- */
-const MIGRATIONS: string[] = [
-  `
-  CREATE TABLE events (
-    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
-    local_event_id    TEXT NOT NULL UNIQUE,
+/** The events table's columns after seq and local_event_id, the same since migration 1 (migration 4 copies them). */
+const EVENT_COLUMNS = `
     device_id         TEXT NOT NULL,
     global_device_id  TEXT,
     cloud_session_id  TEXT,
@@ -36,7 +28,19 @@ const MIGRATIONS: string[] = [
     fail_reason       TEXT,
     synced_at         INTEGER,
     stored_at         INTEGER NOT NULL
-  );
+`;
+
+/**
+ * Versioned migrations: migration i brings `PRAGMA user_version` from i to i + 1.
+ * Events carry no foreign keys: a real weighing must never be refused for a missing
+ * parent row (the earlier daemon lost events that way).
+ */
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE events (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    local_event_id    TEXT NOT NULL UNIQUE,
+${EVENT_COLUMNS}  );
   CREATE INDEX events_state_seq ON events (sync_state, seq);
   CREATE INDEX events_device_seq ON events (device_id, seq);
   CREATE INDEX events_session ON events (cloud_session_id);
@@ -104,23 +108,7 @@ const MIGRATIONS: string[] = [
   CREATE TABLE events_v4 (
     seq               INTEGER PRIMARY KEY,
     local_event_id    TEXT NOT NULL,
-    device_id         TEXT NOT NULL,
-    global_device_id  TEXT,
-    cloud_session_id  TEXT,
-    offline_batch_id  TEXT,
-    offline_mode      INTEGER NOT NULL DEFAULT 0,
-    plu_code          TEXT,
-    weight_grams      INTEGER NOT NULL,
-    scale_timestamp   TEXT,
-    received_at       TEXT NOT NULL,
-    raw               TEXT,
-    payload           TEXT NOT NULL,
-    sync_state        TEXT NOT NULL DEFAULT 'pending' CHECK (sync_state IN ('pending', 'synced', 'failed')),
-    cloud_event_id    TEXT,
-    fail_reason       TEXT,
-    synced_at         INTEGER,
-    stored_at         INTEGER NOT NULL
-  );
+${EVENT_COLUMNS}  );
   INSERT INTO events_v4 SELECT seq, local_event_id, device_id, global_device_id, cloud_session_id, offline_batch_id,
     offline_mode, plu_code, weight_grams, scale_timestamp, received_at, raw, payload, sync_state, cloud_event_id,
     fail_reason, synced_at, stored_at FROM events ORDER BY seq;
