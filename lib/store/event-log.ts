@@ -389,11 +389,20 @@ export class EventLog {
     return this.stmt.stateOf.get(seq) === undefined ? 'unknown' : 'not-pending';
   }
 
+  /**
+   * Failed events become pending again. The low-water mark moves down in the same transaction:
+   * after a crash, rows below the stored mark would never be looked at.
+   */
   retryFailed(): number {
     const first = this.stmt.firstFailed.get() as number | null;
-    const n = this.stmt.retryFailed.run().changes;
+    if (first === null) return 0;
+    const from = Math.min(this.pendingFrom, first);
+    const n = this.db.transaction(() => {
+      this.stmt.setMark.run('pending_from', from);
+      return this.stmt.retryFailed.run().changes;
+    })();
     this.tablePending += n;
-    if (first !== null) this.pendingFrom = Math.min(this.pendingFrom, first);
+    this.pendingFrom = from;
     return n;
   }
 

@@ -94,6 +94,28 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.equal(store.counts().pending, 1);
   });
 
+  it('after a crash finds every pending row: ids and marks not written yet are read back, a retried event below the mark is sent', () => {
+    const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
+    store.insertMany([a, b], 0);
+    store.markFailed(a.localEventId, 'Invalid PLU code');
+    store.markSynced(b.localEventId, 'cloud-b', 1);
+    store.settle(); // the low-water mark moves past both
+    store.insertMany([c], 2);
+    assert.equal(store.retryFailed(), 1);
+    // A crash: nothing more is written (no settle), the connection goes.
+    const file = db.name;
+    db.close();
+    db = openDatabase(file);
+    store = new EventLog(db);
+    assert.deepEqual(
+      store.pendingPage(0, 10).map((r) => r.localEventId),
+      [a.localEventId, c.localEventId],
+      'the retried one and the one stored after the last settle',
+    );
+    assert.deepEqual(store.insertMany([c, b], 3), [false, false], 'both ids known: c read back from the table, b from event_ids');
+    assert.equal(store.counts().pending, 2);
+  });
+
   it('keeps acks in memory until settled, then writes them without an fsync; weighings after them are still committed FULL', () => {
     const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
     store.insertMany([a, b], 0);
