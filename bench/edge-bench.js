@@ -198,13 +198,13 @@ async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 100
         return t;
       })
     : [];
-  const perTick = rate / 100; // a tick every 10 ms
+  // What the rate owes by now, sent every millisecond: weighings arrive spread out, as from
+  // scales that each weigh at their own moment (10 ms ticks sent them in bursts of 10 at 1,000/s).
   let sent = 0;
-  let carry = 0;
   const t0 = Date.now();
   while (Date.now() - t0 < seconds * 1000) {
-    carry += perTick;
-    for (; carry >= 1; carry--) {
+    const owed = Math.floor(((Date.now() - t0) / 1000) * rate) - sent;
+    for (let k = 0; k < owed; k++) {
       const i = sent % n;
       const netRaw = net0 + Math.floor(sent / n);
       const line = formatWeighingLine({
@@ -221,8 +221,7 @@ async function openLoop(port, { n, rate, seconds, sentAt = new Map(), net0 = 100
       sockets[i].write(encodeText(line + '\r\n', 'windows-1254'));
       sent++;
     }
-    const next = rate > 0 ? t0 + (sent / rate) * 1000 : Date.now() + 100;
-    await sleep(Math.max(0, Math.min(100, next - Date.now())));
+    await sleep(rate > 0 ? 1 : 100);
   }
   for (const t of timers) {
     clearTimeout(t.first);
