@@ -8,23 +8,14 @@ import { statusKey } from '../shared/status-text';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
+import { knownScalesFile } from '../../lib/dp401/known-scales';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 /** Config as the editor stores it (every field a string before validation). */
 type Dp401InDef = NodeDef & RawDp401Config;
 
 function formatKg(grams: number): string {
   return (grams / 1000).toFixed(3);
-}
-
-/**
- * Where a dp401-in keeps its known scales across restarts and redeploys: a small JSON file per
- * node in Node-RED's user directory (it has no database of its own, and the file is written
- * only when a scale connects, disconnects or is forgotten). None without a user directory.
- */
-function knownScalesFile(userDir: string | undefined, nodeId: string): string | null {
-  return userDir ? path.join(userDir, 'carnitrack', `known-scales-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`) : null;
 }
 
 export = function register(RED: NodeAPI): void {
