@@ -15,10 +15,6 @@ import { writeFileAtomic } from '../util/atomic-write';
 export const PLU_TOPICS = ['plu_updated', 'plu_deleted', 'plu_catalog'] as const;
 export type PluTopic = (typeof PLU_TOPICS)[number];
 
-export function isPluTopic(topic: string): topic is PluTopic {
-  return (PLU_TOPICS as readonly string[]).includes(topic);
-}
-
 export interface PluServiceOptions {
   /** The scale's file (absolute). */
   file: string;

@@ -230,7 +230,8 @@ export function liveWeightFrom(msg: Received): WireEvent {
 
 /**
  * A Cloud protocol message on a wire: event-store's `event`, `event_batch` and batch
- * announcements and dp401-in's device status to cloud-link; session-cache's batch
+ * announcements and dp401-in's device status to cloud-link (its diagnostics, on the same
+ * output, have the same shape); session-cache's batch
  * announcements to event-store; what cloud-link received from the Cloud to the others (read
  * there by flow-input.ts and lib/plu/plu-item.ts).
  */

@@ -31,10 +31,6 @@ export interface CachedSession {
 export const SESSION_TOPICS = ['session_started', 'session_ended', 'session_paused', 'session_resumed'] as const;
 export type SessionTopic = (typeof SESSION_TOPICS)[number];
 
-export function isSessionTopic(topic: string): topic is SessionTopic {
-  return (SESSION_TOPICS as readonly string[]).includes(topic);
-}
-
 /** The tags session-cache adds to an event. */
 export interface SessionTags {
   globalDeviceId: string;

@@ -19,10 +19,6 @@ import { eventAcksFrom, type Received } from '../protocol/wire';
 export const SERVICE_TOPICS = ['offline_batch_start', 'offline_batch_end', 'event_ack', 'event_rejected', 'event_acks'] as const;
 export type ServiceTopic = (typeof SERVICE_TOPICS)[number];
 
-export function isServiceTopic(topic: string): topic is ServiceTopic {
-  return (SERVICE_TOPICS as readonly string[]).includes(topic);
-}
-
 /** What a store down after a disk fault takes without its database (acks are not written: the events go out again). */
 export const TAKEN_WHILE_DOWN: readonly string[] = ['cloud_status', 'event_ack', 'event_acks', 'event_rejected', 'status'];
 

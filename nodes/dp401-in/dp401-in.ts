@@ -3,7 +3,7 @@ import { ScaleGateway, OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { onInput, payloadObject } from '../shared/input';
-import { ackFrom, dp401ConnectionOf, eventMessage, notStoredFrom } from '../../lib/protocol/wire';
+import { ackFrom, dp401ConnectionOf, eventMessage, notStoredFrom, protocolMessage } from '../../lib/protocol/wire';
 import { statusKey } from '../shared/status-text';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
@@ -88,9 +88,7 @@ export = function register(RED: NodeAPI): void {
       node.error(RED._('dp401-in.errors.bind', { port: settings.port, address: settings.bindAddress, error: err.message, seconds }));
     });
     gateway.on('event', (event, connectionId) => node.send([eventMessage(event, connectionId) as NodeMessage, null]));
-    gateway.on('device', (topic, payload) => {
-      node.send([null, { topic, payload }]);
-    });
+    gateway.on('device', (topic, payload) => node.send([null, protocolMessage(topic, payload)]));
     gateway.on('line-rejected', (info) => {
       const msg = { topic: 'line_rejected', payload: info };
       node.error(RED._('dp401-in.errors.line-rejected', { device: info.deviceId ?? info.sourceIp, error: info.error, raw: info.raw }), msg);

@@ -1,10 +1,11 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
 import { StoreService, type StoreFigures } from '../../lib/store/store-service';
 import { parseEventStoreSettings, EVENT_STORE_DEFAULTS } from '../../lib/store/settings';
-import { StoreRunner, TAKEN_WHILE_DOWN, backupTarget, isServiceTopic } from '../../lib/store/store-runner';
+import { StoreRunner, SERVICE_TOPICS, TAKEN_WHILE_DOWN, backupTarget } from '../../lib/store/store-runner';
+import { isOneOf } from '../../lib/util/one-of';
 import { ackMessage, cloudStatusFrom, notStoredMessage, protocolMessage } from '../../lib/protocol/wire';
 import { startOnSite, type Started } from '../shared/startup';
-import { onInput, payloadObject } from '../shared/input';
+import { onInput } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
@@ -16,13 +17,10 @@ export = function register(RED: NodeAPI): void {
   function EventStoreNode(this: Node, config: EventStoreDef): void {
     RED.nodes.createNode(this, config);
     const node = this;
-    // The status reads the database: at most once a second, however busy the scales are.
-    // A fault is handled later: `started` is not set while the first bind runs.
-    const status = new ThrottledStatus(
-      (s) => node.status(s),
-      1000,
-      (err) => setImmediate(() => started.fault(err)),
-    );
+    // The status reads the database: at most once a second, however busy the scales are; a
+    // fault met there is handled a turn later (`started` is not set while the first bind runs).
+    const faultLater = (err: unknown): void => void setImmediate(() => started.fault(err));
+    const status = new ThrottledStatus((s) => node.status(s), 1000, faultLater);
     const parsed = parseEventStoreSettings(config);
     const opts = parsed.settings ?? EVENT_STORE_DEFAULTS;
     const runner = new StoreRunner(opts, node.name || node.id); // what outlives a reopen
@@ -96,16 +94,16 @@ export = function register(RED: NodeAPI): void {
           const reason = started.down ? RED._('event-store.errors.down', { error: started.down }) : RED._('event-store.errors.not-running');
           if (topic !== 'event') throw new Error(reason);
           // No OK for what is not stored: dp401-in forgets it and the scale's resend is stored as new.
-          send([null, notStoredMessage(msg, reason), null]);
-          throw new Error(RED._('event-store.errors.not-stored', { id: String(payloadObject(msg).localEventId), reason: started.down ?? reason }));
+          const nack = notStoredMessage(msg, reason);
+          send([null, nack, null]);
+          throw new Error(RED._('event-store.errors.not-stored', { id: String(nack.payload.localEventId), reason: started.down ?? reason }));
         }
-        if (isServiceTopic(topic)) {
+        if (isOneOf(SERVICE_TOPICS, topic)) {
           const { unknownRejections, error } = runner.apply(service, topic, msg);
           for (const id of unknownRejections) node.warn(RED._('event-store.errors.unknown-event', { topic: 'event_rejected', id }));
           if (error) throw new Error(error);
         } else if (topic === 'event') {
-          // Refused: dp401-in forgets the weighing, so the scale's resend is stored as new
-          // instead of being answered as a duplicate of something never stored.
+          // Refused: dp401-in forgets it, and the scale's resend is stored (not taken for a duplicate).
           const inserted = await service.submit(msg.payload).catch((err: Error) => {
             send([null, notStoredMessage(msg, err.message), null]);
             throw err;

@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { PluService, isPluTopic, type PluFileWrite } from '../../lib/plu/plu-service';
+import { PluService, PLU_TOPICS, type PluFileWrite } from '../../lib/plu/plu-service';
+import { isOneOf } from '../../lib/util/one-of';
 import { parsePluOutSettings } from '../../lib/plu/settings';
 import { Debounced } from '../../lib/util/debounce';
 import { startOnSite, type Started } from '../shared/startup';
@@ -98,7 +99,7 @@ export = function register(RED: NodeAPI): void {
         if (!plu) throw new Error(started.down ? RED._('plu-out.errors.down', { error: started.down }) : RED._('plu-out.errors.not-running'));
         const topic = String(msg.topic ?? '');
         if (topic === 'write') return writeNow(send);
-        if (!isPluTopic(topic)) throw new Error(RED._('plu-out.errors.unknown-topic', { topic }));
+        if (!isOneOf(PLU_TOPICS, topic)) throw new Error(RED._('plu-out.errors.unknown-topic', { topic }));
         const { refused, unknownCode } = plu.apply(topic, msg.payload, Date.now());
         if (unknownCode !== undefined) node.warn(RED._('plu-out.errors.unknown-plu', { code: unknownCode }));
         refused.forEach(refuse);

@@ -1,5 +1,6 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { SessionCache, isSessionTopic, type TaggedEvent } from '../../lib/sessions/session-cache';
+import { SessionCache, SESSION_TOPICS, type TaggedEvent } from '../../lib/sessions/session-cache';
+import { isOneOf } from '../../lib/util/one-of';
 import type { BatchMessage } from '../../lib/batches/offline-batches';
 import { parseSessionCacheSettings, SHIFT_HOURS } from '../../lib/sessions/settings';
 import { startOnSite, type Started } from '../shared/startup';
@@ -77,7 +78,7 @@ export = function register(RED: NodeAPI): void {
           if (topic === 'event') send(notStoredMessage(msg, `session-cache: ${started.down ?? 'not running'}`));
           throw new Error(started.down ? RED._('session-cache.errors.down', { error: started.down }) : RED._('session-cache.errors.not-running'));
         }
-        if (isSessionTopic(topic)) {
+        if (isOneOf(SESSION_TOPICS, topic)) {
           const r = cache.apply(topic, msg.payload, now);
           if (r.error) throw new Error(r.error);
           sendBatches(send, r.messages);

@@ -2,7 +2,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
-import { PluService, isPluTopic } from '../../lib/plu/plu-service';
+import { PluService, PLU_TOPICS } from '../../lib/plu/plu-service';
+import { isOneOf } from '../../lib/util/one-of';
 import { parsePluFile, type FormatOptions } from '../../lib/plu/plu-format';
 import { GOLDEN_CATALOG } from '../helpers/plu';
 import { tempDirs } from '../helpers/temp';
@@ -73,7 +74,7 @@ describe('PluService: the catalogue and the scale file, without Node-RED', () =>
   });
 
   it('takes the three PLU topics', () => {
-    assert.ok(isPluTopic('plu_updated') && isPluTopic('plu_deleted') && isPluTopic('plu_catalog'));
-    assert.ok(!isPluTopic('write') && !isPluTopic('plu_file'));
+    assert.ok(isOneOf(PLU_TOPICS, 'plu_updated') && isOneOf(PLU_TOPICS, 'plu_deleted') && isOneOf(PLU_TOPICS, 'plu_catalog'));
+    assert.ok(!isOneOf(PLU_TOPICS, 'write') && !isOneOf(PLU_TOPICS, 'plu_file'));
   });
 });

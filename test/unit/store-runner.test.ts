@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import type { CloudMessage, StoreFigures, StoreService } from '../../lib/store/store-service';
 import { EVENT_STORE_DEFAULTS } from '../../lib/store/settings';
-import { StoreRunner, ackCheckEveryMs, backupTarget, isServiceTopic, TAKEN_WHILE_DOWN } from '../../lib/store/store-runner';
+import { StoreRunner, ackCheckEveryMs, backupTarget, SERVICE_TOPICS, TAKEN_WHILE_DOWN } from '../../lib/store/store-runner';
+import { isOneOf } from '../../lib/util/one-of';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 import { waitFor } from '../helpers/node-red';
 
@@ -140,7 +141,7 @@ describe('StoreRunner: a store service as event-store runs it across reopens', (
     assert.equal(svc.figures().synced, 1);
     assert.deepEqual(runner.apply(svc, 'event_rejected', { payload: { localEventId: 'gone', reason: 'x' } }).unknownRejections, ['gone']);
     assert.throws(() => runner.apply(svc, 'offline_batch_start', { payload: {} }), /offline_batch_start: batchId is missing/);
-    assert.ok(isServiceTopic('event_acks') && !isServiceTopic('event') && !isServiceTopic('backup'));
+    assert.ok(isOneOf(SERVICE_TOPICS, 'event_acks') && !isOneOf(SERVICE_TOPICS, 'event') && !isOneOf(SERVICE_TOPICS, 'backup'));
     assert.ok(TAKEN_WHILE_DOWN.includes('event_acks') && !TAKEN_WHILE_DOWN.includes('event'));
   });
 
