@@ -1,20 +1,16 @@
 import type { EventAckPayload, EventRejectedPayload } from '../protocol/messages';
+import type { EventAcksPayload } from '../protocol/wire';
 
 /**
  * Acks received in one turn of the event loop (one `event_batch` answer, typically) leave as
  * one `event_acks` message: a flow passes one message per turn per node, and the Cloud acks
  * every event. `flush()` sends what is collected now (at close, so none is lost).
  */
-export interface AckGroup {
-  acks: EventAckPayload[];
-  rejected: EventRejectedPayload[];
-}
-
 export class AckGroups {
-  private group: AckGroup = { acks: [], rejected: [] };
+  private group: EventAcksPayload = { acks: [], rejected: [] };
   private scheduled = false;
 
-  constructor(private readonly send: (group: AckGroup) => void) {}
+  constructor(private readonly send: (group: EventAcksPayload) => void) {}
 
   ack(p: EventAckPayload): void {
     this.group.acks.push(p);

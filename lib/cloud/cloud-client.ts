@@ -3,6 +3,7 @@ import WebSocket, { type ClientOptions } from 'ws';
 import { Backoff } from './backoff';
 import { ProtocolCodec } from '../protocol/codec';
 import type { CloudToEdgeMessage, RegisterPayload } from '../protocol/messages';
+import type { CloudStatus } from '../protocol/wire';
 import { tcpProbe } from './probe';
 
 /**
@@ -62,16 +63,8 @@ export interface CloudClientOptions {
   probe?: (url: string) => Promise<boolean>;
 }
 
-export type LinkState = 'connecting' | 'connected' | 'waiting' | 'stopped';
-
-export interface CloudStatus {
-  connected: boolean;
-  state: LinkState;
-  edgeId: string | null;
-  reason: string | null;
-  attempt: number;
-  nextRetryMs: number | null;
-}
+/** The link's state: defined with the `cloud_status` message that carries it to other nodes. */
+export type { CloudStatus, LinkState } from '../protocol/wire';
 
 export interface CloudClientEvents {
   status: [status: CloudStatus];

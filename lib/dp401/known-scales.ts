@@ -1,3 +1,4 @@
+import * as path from 'node:path';
 import type { Clock } from '../util/clock';
 import type { DeviceRecord } from './device-registry';
 
@@ -16,6 +17,15 @@ import type { DeviceRecord } from './device-registry';
  */
 
 export type GoneReason = string;
+
+/**
+ * Where a dp401-in node keeps its known scales across restarts and redeploys: a small JSON file
+ * per node in Node-RED's user directory (it has no database of its own, and the file is written
+ * only when a scale connects, disconnects or is forgotten). None without a user directory.
+ */
+export function knownScalesFile(userDir: string | undefined, nodeId: string): string | null {
+  return userDir ? path.join(userDir, 'carnitrack', `known-scales-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`) : null;
+}
 
 export interface KnownScale {
   deviceId: string;

@@ -1,7 +1,10 @@
 import type { PluItem } from './plu-format';
+import { asRecord } from '../protocol/flow-input';
+import { WireError } from '../protocol/wire';
 
 /**
- * A PLU item as the Cloud sends it (`plu_updated`, the items of `plu_catalog`) turned into
+ * The PLU messages as they come from cloud-link's output 1 (or a flow), read once. A PLU item
+ * as the Cloud sends it (`plu_updated`, the items of `plu_catalog`) turned into
  * a PluItem. Field checks that depend on the file format are formatPluLine's; this only
  * reads the message, naming the field it cannot read.
  */
@@ -52,4 +55,18 @@ export function toPluItem(p: unknown): { item?: PluItem; error?: string } {
     item.extra = extra;
   }
   return { item };
+}
+
+/** `plu_deleted`: the PLU to take out (msg.payload.pluCode, or the payload itself as a number). */
+export function pluCodeToDelete(payload: unknown): number {
+  const code = Number(asRecord(payload).pluCode ?? payload);
+  if (!Number.isInteger(code)) throw new WireError('delete', 'plu_deleted needs msg.payload.pluCode');
+  return code;
+}
+
+/** `plu_catalog`: its items, each still to be read with toPluItem. */
+export function catalogItemsFrom(payload: unknown): unknown[] {
+  const items = asRecord(payload).items;
+  if (!Array.isArray(items)) throw new WireError('catalog', 'plu_catalog needs msg.payload.items (an array)');
+  return items as unknown[];
 }

@@ -1,6 +1,8 @@
 import type { SqliteDatabase } from '../db/database';
 import { rowCache, type RowCache } from '../db/row-cache';
 import { sessionMessageFrom } from '../protocol/flow-input';
+import type { WireEvent } from '../protocol/wire';
+import { merged } from '../util/merged';
 import { uuidv7 } from '../util/uuidv7';
 import { globalDeviceId } from '../site/device-id';
 import { OfflineBatches, type OfflineBatch, type BatchMessage } from '../batches/offline-batches';
@@ -41,6 +43,9 @@ export interface SessionTags {
   offlineMode: boolean;
   offlineBatchId: string | null;
 }
+
+/** An event with its tags, as session-cache passes it on to the store. */
+export type TaggedEvent = WireEvent & SessionTags;
 
 export interface SessionCacheOptions {
   siteId: string;
@@ -265,6 +270,15 @@ export class SessionCache {
       messages,
       expired,
     };
+  }
+
+  /**
+   * The event with its device's tags (a copy: the session's fields, an offline batch when one
+   * is due), the batch messages that causes, and the session that expired on the way, if any.
+   */
+  tagEvent(event: WireEvent, now: number): { event: TaggedEvent; messages: BatchMessage[]; expired?: CachedSession } {
+    const { tags, messages, expired } = this.tag(event.deviceId, now);
+    return { event: merged(event, tags), messages, expired };
   }
 
   /** The sessions still in use (not expired); `now` is the wall clock, read only for sessions not seen before. */

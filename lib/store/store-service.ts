@@ -7,7 +7,7 @@ import { Checkpointer, type CheckpointerOptions } from '../db/checkpointer';
 import { EventLog, SETTLE_AGE_MS, SETTLE_ENTRIES, validateStorableEvent, type PendingRow, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
 import { OfflineBatches, type OfflineBatch } from '../batches/offline-batches';
-import { batchAnnouncementFrom, eventAckFrom, eventRejectedFrom } from '../protocol/flow-input';
+import { asRecord, batchAnnouncementFrom, eventAckFrom, eventRejectedFrom } from '../protocol/flow-input';
 import { systemClock, wallIso, type Clock } from '../util/clock';
 
 /**
@@ -60,7 +60,7 @@ export interface StoreFigures {
   oldestPendingAgeS: number | null;
   inFlight: number;
   failed: number;
-  /** null in the light figures of the node status. */
+  /** null in quickFigures(). */
   synced: number | null;
   cloudConnected: boolean;
   lastAttemptAt: string | null;
@@ -129,7 +129,8 @@ const servicesOn = new WeakMap<SqliteDatabase, number>();
 const senders = new Map<string, StoreService[]>();
 
 export class StoreService extends EventEmitter<ServiceEvents> {
-  readonly store: EventLog;
+  /** The events table and its bookkeeping. */
+  readonly log: EventLog;
   /** Offline batches: which announcements the Cloud has been handed. */
   readonly batches: OfflineBatches;
   private readonly outbox: Outbox;
@@ -166,9 +167,9 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     super();
     this.clock = o.clock ?? systemClock;
     this.now = o.now ?? this.clock.wall;
-    this.store = EventLog.of(db);
+    this.log = EventLog.of(db);
     this.batches = new OfflineBatches(db, o.siteId);
-    this.outbox = new Outbox(this.store, o);
+    this.outbox = new Outbox(this.log, o);
     // synchronous=FULL: the fsync of each group runs off the event loop (see WalSync).
     // Only in WAL mode (a file system without it keeps the rollback journal: then every
     // commit fsyncs itself, as before).
@@ -257,7 +258,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       const group = this.queue.splice(0, max);
       let seqs: Array<number | null>;
       try {
-        seqs = this.store.writeGroup(
+        seqs = this.log.writeGroup(
           group.map((w) => w.event),
           this.now(),
           this.walSync === null,
@@ -324,7 +325,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
    */
   private scheduleSettle(): void {
     this.lastActivity = this.clock.mono();
-    const { entries } = this.store.buffered;
+    const { entries } = this.log.buffered;
     if (entries >= SETTLE_ENTRIES) {
       if (this.settleTimer) clearTimeout(this.settleTimer);
       this.settleTimer = setTimeout(() => this.settleDue(), 0);
@@ -334,7 +335,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   private settleDue(): void {
     this.settleTimer = null;
     if (this.closed || this.faulted) return;
-    const { entries, since } = this.store.buffered;
+    const { entries, since } = this.log.buffered;
     if (!entries) return;
     const now = this.clock.mono();
     const quiet = this.o.settleQuietMs ?? 2000;
@@ -351,7 +352,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   /** Writes the bookkeeping now; a failure is reported and it is tried again later. */
   settleNow(): void {
     try {
-      this.store.settle();
+      this.log.settle();
       this.checkpointer?.noteCommit();
     } catch (err) {
       if (isDiskFault(err) || !this.db.open) this.report(err, 'writing acks');
@@ -433,7 +434,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     if (!this.isSender) return;
     if (!this.batches.get(id)) {
       // Not a batch of this database: still report what this store holds for it.
-      if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...end, ...this.store.batchTotals(id) } });
+      if (this.outbox.isConnected) this.emit('cloud', { topic: 'offline_batch_end', payload: { ...end, ...this.log.batchTotals(id) } });
       else this.emit('warning', `offline_batch_end for unknown batch ${id} while the Cloud is away: dropped (the batch is not in this site database)`);
       return;
     }
@@ -447,7 +448,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       this.batches.markEndSent(b.batchId, now);
       this.emit('cloud', {
         topic: 'offline_batch_end',
-        payload: { ...this.batches.endPayload(b as OfflineBatch & { endedAt: string }), ...this.store.batchTotals(b.batchId) },
+        payload: { ...this.batches.endPayload(b as OfflineBatch & { endedAt: string }), ...this.log.batchTotals(b.batchId) },
       });
     }
   }
@@ -470,7 +471,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     }
     let r;
     try {
-      r = this.store.markSynced(localEventId, cloudEventId ?? null, this.now(), seq, mono);
+      r = this.log.markSynced(localEventId, cloudEventId ?? null, this.now(), seq, mono);
     } catch (err) {
       this.report(err, 'reading an acknowledged event');
       return;
@@ -499,7 +500,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   /** `event_rejected`: the Cloud will never take it. Kept, marked failed, surfaced. */
   reject(payload: unknown): 'failed' | 'not-pending' | 'unknown' {
     const { localEventId: id, reason } = eventRejectedFrom(payload);
-    const r = this.store.markFailed(id, reason);
+    const r = this.log.markFailed(id, reason);
     this.outbox.settled(id, this.clock.mono());
     if (r === 'failed') {
       this.totals.failed++;
@@ -509,8 +510,32 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     return r;
   }
 
+  /**
+   * cloud-link's grouped acks (`event_acks`, read by lib/protocol/wire.ts): each applied as if
+   * it came alone, so a bad one does not hold the others back. Returns the ids of rejections
+   * for events this store does not hold, and what was refused, in one error (null if nothing).
+   */
+  applyAcks(group: { acks: unknown[]; rejected: unknown[] }): { unknownRejections: string[]; error: string | null } {
+    const refused: string[] = [];
+    const unknownRejections: string[] = [];
+    const each = (items: unknown[], apply: (item: unknown) => void): void => {
+      for (const item of items) {
+        try {
+          apply(item);
+        } catch (err) {
+          refused.push((err as Error).message);
+        }
+      }
+    };
+    each(group.acks, (a) => this.ack(a));
+    each(group.rejected, (r) => {
+      if (this.reject(r) === 'unknown') unknownRejections.push(String(asRecord(r).localEventId));
+    });
+    return { unknownRejections, error: refused.length ? `event_acks: ${refused.length} item(s) refused: ${refused.slice(0, 3).join('; ')}` : null };
+  }
+
   retryFailed(): number {
-    const n = this.store.retryFailed();
+    const n = this.log.retryFailed();
     this.outbox.rescan();
     this.pump();
     return n;
@@ -535,13 +560,22 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     return n;
   }
 
-  /** The store's figures; `light` leaves out the synced total, for frequent status updates. */
-  figures(light = false): StoreFigures {
+  /** The store's figures. */
+  figures(): StoreFigures {
+    return this.readFigures(true);
+  }
+
+  /** The figures without the synced total (a count over the whole table): for frequent status updates. */
+  quickFigures(): StoreFigures {
+    return this.readFigures(false);
+  }
+
+  private readFigures(withSynced: boolean): StoreFigures {
     const now = this.now();
     let c = this.lastCounts;
     if (!this.faulted && this.db.open) {
       try {
-        c = this.lastCounts = this.store.counts(!light);
+        c = this.lastCounts = this.log.counts(withSynced);
       } catch (err) {
         // Shown with the last counts and the fault as an alarm; never thrown (this runs on timers).
         this.report(err, 'reading the figures');
@@ -584,7 +618,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
   /** Deletes one chunk of synced events past retention; returns how many went. */
   retentionChunk(chunk = 500): number {
     const cutoff = this.now() - this.o.retentionDays * 86_400_000;
-    return this.store.deleteSyncedBefore(cutoff, chunk);
+    return this.log.deleteSyncedBefore(cutoff, chunk);
   }
 
   /** Online backup of the live database (better-sqlite3's backup API). */

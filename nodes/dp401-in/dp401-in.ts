@@ -1,39 +1,21 @@
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeStatus } from 'node-red';
 import { ScaleGateway, OK_LATE_MS } from '../../lib/dp401/scale-gateway';
 import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
 import { ThrottledStatus } from '../shared/throttled-status';
-import { onInput } from '../shared/input';
+import { onInput, payloadObject } from '../shared/input';
+import { ackFrom, dp401ConnectionOf, eventMessage, notStoredFrom, protocolMessage } from '../../lib/protocol/wire';
 import { statusKey } from '../shared/status-text';
 import { track, trackBroken } from '../shared/live-registry';
 import { registerAdminRoutes } from '../shared/admin-routes';
 import { WarningLimiter } from '../../lib/util/warning-limiter';
+import { knownScalesFile } from '../../lib/dp401/known-scales';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 /** Config as the editor stores it (every field a string before validation). */
 type Dp401InDef = NodeDef & RawDp401Config;
 
-/** Routes a reply to the scale that sent a weighing; copied along by later nodes. */
-interface Dp401Session {
-  type: 'dp401';
-  id: string;
-}
-
-interface InputMessage extends NodeMessageInFlow {
-  _session?: Dp401Session | { type?: unknown; id?: unknown };
-}
-
 function formatKg(grams: number): string {
   return (grams / 1000).toFixed(3);
-}
-
-/**
- * Where a dp401-in keeps its known scales across restarts and redeploys: a small JSON file per
- * node in Node-RED's user directory (it has no database of its own, and the file is written
- * only when a scale connects, disconnects or is forgotten). None without a user directory.
- */
-function knownScalesFile(userDir: string | undefined, nodeId: string): string | null {
-  return userDir ? path.join(userDir, 'carnitrack', `known-scales-${nodeId.replace(/[^A-Za-z0-9_.-]/g, '_')}.json`) : null;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -47,7 +29,7 @@ export = function register(RED: NodeAPI): void {
       for (const e of errors) node.error(RED._('dp401-in.errors.invalid-setting', { message: e.message }));
       const forget = trackBroken(node, errors.map((e) => e.message).join('; '));
       status.set({ fill: 'red', shape: 'ring', text: statusKey('dp401-in.status.invalid') });
-      onInput(node, () => {
+      onInput(RED, node, () => {
         throw new Error(RED._('dp401-in.errors.not-running'));
       });
       node.on('close', (_removed: boolean, done: () => void) => {
@@ -105,13 +87,8 @@ export = function register(RED: NodeAPI): void {
       bindProblem = err.code === 'EADDRINUSE' ? statusKey('dp401-in.status.port-in-use', { port: settings.port }) : statusKey('dp401-in.status.bind-failed');
       node.error(RED._('dp401-in.errors.bind', { port: settings.port, address: settings.bindAddress, error: err.message, seconds }));
     });
-    gateway.on('event', (event, sessionId) => {
-      const session: Dp401Session = { type: 'dp401', id: sessionId };
-      node.send([{ topic: 'event', payload: event, _session: session } as NodeMessage, null]);
-    });
-    gateway.on('device', (topic, payload) => {
-      node.send([null, { topic, payload }]);
-    });
+    gateway.on('event', (event, connectionId) => node.send([eventMessage(event, connectionId) as NodeMessage, null]));
+    gateway.on('device', (topic, payload) => node.send([null, protocolMessage(topic, payload)]));
     gateway.on('line-rejected', (info) => {
       const msg = { topic: 'line_rejected', payload: info };
       node.error(RED._('dp401-in.errors.line-rejected', { device: info.deviceId ?? info.sourceIp, error: info.error, raw: info.raw }), msg);
@@ -123,29 +100,22 @@ export = function register(RED: NodeAPI): void {
     const notStoredLog = new WarningLimiter();
     const notStoredFlush = setInterval(() => notStoredLog.flush(performance.now()).forEach((l) => node.warn(l.message)), 5000);
 
-    onInput<InputMessage>(node, (msg) => {
-      const payload = (msg.payload ?? {}) as { localEventId?: unknown; deviceId?: unknown };
-      const session = msg._session && msg._session.type === 'dp401' && typeof msg._session.id === 'string' ? msg._session.id : null;
+    onInput(RED, node, (msg) => {
       if (msg.topic === 'ack') {
-        if (!session) throw new Error(RED._('dp401-in.errors.ack-without-session'));
-        const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : undefined;
-        gateway.acknowledge(session, eventId);
+        const { connectionId, localEventId } = ackFrom(msg);
+        gateway.acknowledge(connectionId, localEventId);
         return;
       }
       if (msg.topic === 'not_stored') {
-        const eventId = typeof payload.localEventId === 'string' ? payload.localEventId : null;
-        if (!eventId) throw new Error(RED._('dp401-in.errors.not-stored', { id: 'a weighing', error: 'msg.payload.localEventId is missing' }));
-        gateway.notStored(eventId);
-        const line = notStoredLog.offer(
-          'not-stored',
-          RED._('dp401-in.errors.not-stored', { id: eventId, error: String((payload as { error?: unknown }).error ?? 'unknown') }),
-          performance.now(),
-        );
+        const { localEventId: id, error } = notStoredFrom(msg);
+        gateway.notStored(id);
+        const line = notStoredLog.offer('not-stored', RED._('dp401-in.errors.not-stored', { id, error }), performance.now());
         if (line) node.warn(line.message);
         return;
       }
       if (msg.topic === 'disconnect') {
-        const target = typeof msg.payload === 'string' ? msg.payload : typeof payload.deviceId === 'string' ? payload.deviceId : session;
+        const deviceId = payloadObject(msg).deviceId;
+        const target = typeof msg.payload === 'string' ? msg.payload : typeof deviceId === 'string' ? deviceId : dp401ConnectionOf(msg);
         if (!target || !gateway.disconnect(target, 'requested')) {
           node.warn(RED._('dp401-in.errors.disconnect-unknown', { target: String(target) }));
         }

@@ -1,12 +1,10 @@
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { PluCatalog } from '../../lib/plu/plu-catalog';
-import { formatPluFile, formatPluLine, type FormatOptions, type PluItem } from '../../lib/plu/plu-format';
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, NodeStatus } from 'node-red';
+import { PluService, PLU_TOPICS, type PluFileWrite } from '../../lib/plu/plu-service';
+import { isOneOf } from '../../lib/util/one-of';
 import { parsePluOutSettings } from '../../lib/plu/settings';
 import { Debounced } from '../../lib/util/debounce';
-import { toPluItem } from '../../lib/plu/plu-item';
-import { writeFileAtomic } from '../../lib/util/atomic-write';
 import { startOnSite, type Started } from '../shared/startup';
-import { onInput, payloadObject, type Send } from '../shared/input';
+import { onInput, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
@@ -25,10 +23,10 @@ export = function register(RED: NodeAPI): void {
     const cfg = parsed.settings;
     let lastFileAt: Date | null = null;
     let lastError: string | null = null;
-    const started: Started<PluCatalog> = startOnSite(RED, node, 'plus', config.site, parsed.errors, {
-      open: (lease) => new PluCatalog(lease.db),
+    const started: Started<PluService> = startOnSite(RED, node, 'plus', config.site, parsed.errors, {
+      open: (lease) => new PluService(lease.db, { file: cfg!.file, format: cfg!.format }),
       resolved: () => ({ file: cfg!.file, encoding: cfg!.format.encoding, debounceS: cfg!.debounceMs / 1000 }),
-      // The catalogue has nothing of its own to tie (every use goes through started.part); a
+      // The service has nothing of its own to tie (every use goes through started.part); a
       // write that was due while the disk was away is done now.
       bind: () => {
         const due = writeAfterReopen;
@@ -41,17 +39,17 @@ export = function register(RED: NodeAPI): void {
       status: (s) => status.set(s),
     });
     const file = cfg?.file ?? '';
-    const format = cfg?.format as FormatOptions;
+    const refuse = (error: string): void => node.error(RED._('plu-out.errors.item', { error }), { topic: 'plu_refused', payload: { error } });
 
     const showStatus = (): void => {
-      const catalog = started.part;
-      if (!catalog) {
+      const plu = started.part;
+      if (!plu) {
         if (!started.down) status.set({ fill: 'red', shape: 'ring', text: statusKey('plu-out.status.not-running') });
         return;
       }
       let count: number;
       try {
-        count = catalog.count();
+        count = plu.count();
       } catch (err) {
         started.fault(err);
         return;
@@ -65,84 +63,46 @@ export = function register(RED: NodeAPI): void {
 
     /** Writes the file from the catalogue now; invalid items are left out and reported. */
     const writeNow = (send: Send): void => {
-      const catalog = started.part;
-      if (!catalog) {
+      const plu = started.part;
+      if (!plu) {
         if (started.down) writeAfterReopen = send;
         return;
       }
-      let items: PluItem[];
+      let w: PluFileWrite;
       try {
-        items = catalog.all();
+        w = plu.writeFile();
       } catch (err) {
         // Runs on the debounce timer: a disk fault closes the catalogue and the write waits for the reopen.
         if (started.fault(err)) writeAfterReopen = send;
         else node.error(RED._('plu-out.errors.write', { file, error: (err as Error).message }));
         return;
       }
-      const { bytes, count, errors } = formatPluFile(items, format);
-      try {
-        writeFileAtomic(file, bytes);
-        lastFileAt = new Date();
-        lastError = errors.length ? RED._('plu-out.errors.left-out', { count: errors.length }) : null;
-        for (const e of errors) node.error(RED._('plu-out.errors.item', { error: e }), { topic: 'plu_refused', payload: { error: e } });
-        send({ payload: bytes, filename: file, count, topic: 'plu_file' } as unknown as NodeMessageInFlow);
-      } catch (err) {
-        lastError = (err as Error).message;
+      if (w.error !== undefined) {
+        lastError = w.error;
         node.error(RED._('plu-out.errors.write', { file, error: lastError }));
+      } else {
+        lastFileAt = new Date();
+        lastError = w.leftOut.length ? RED._('plu-out.errors.left-out', { count: w.leftOut.length }) : null;
+        w.leftOut.forEach(refuse);
+        send({ payload: w.bytes, filename: file, count: w.count, topic: 'plu_file' } as NodeMessage);
       }
       showStatus();
     };
 
     const writes = new Debounced<Send>(cfg?.debounceMs ?? 0, (send) => writeNow(send));
 
-    /** Reads and checks one item, naming the PLU and field when it cannot be written. */
-    const accept = (raw: unknown): PluItem => {
-      const { item, error } = toPluItem(raw);
-      if (!item) throw new Error(error);
-      const line = formatPluLine(item, format);
-      if (!line.ok) throw new Error(line.error);
-      return item;
-    };
-
     onInput<NodeMessageInFlow>(
+      RED,
       node,
       (msg, send) => {
-        const catalog = started.part;
-        if (!catalog) throw new Error(started.down ? RED._('plu-out.errors.down', { error: started.down }) : RED._('plu-out.errors.not-running'));
-        const now = Date.now();
+        const plu = started.part;
+        if (!plu) throw new Error(started.down ? RED._('plu-out.errors.down', { error: started.down }) : RED._('plu-out.errors.not-running'));
         const topic = String(msg.topic ?? '');
-        switch (topic) {
-          case 'plu_updated':
-            catalog.upsert(accept(msg.payload), now);
-            break;
-          case 'plu_deleted': {
-            const code = Number(payloadObject(msg).pluCode ?? msg.payload);
-            if (!Number.isInteger(code)) throw new Error(RED._('plu-out.errors.delete'));
-            if (!catalog.remove(code)) node.warn(RED._('plu-out.errors.unknown-plu', { code }));
-            break;
-          }
-          case 'plu_catalog': {
-            const items = payloadObject(msg).items;
-            if (!Array.isArray(items)) throw new Error(RED._('plu-out.errors.catalog'));
-            const good: PluItem[] = [];
-            const refused: string[] = [];
-            for (const raw of items) {
-              try {
-                good.push(accept(raw));
-              } catch (err) {
-                refused.push((err as Error).message);
-              }
-            }
-            catalog.replaceAll(good, now);
-            for (const r of refused) node.error(RED._('plu-out.errors.item', { error: r }), { topic: 'plu_refused', payload: { error: r } });
-            break;
-          }
-          case 'write':
-            writeNow(send);
-            return;
-          default:
-            throw new Error(RED._('plu-out.errors.unknown-topic', { topic }));
-        }
+        if (topic === 'write') return writeNow(send);
+        if (!isOneOf(PLU_TOPICS, topic)) throw new Error(RED._('plu-out.errors.unknown-topic', { topic }));
+        const { refused, unknownCode } = plu.apply(topic, msg.payload, Date.now());
+        if (unknownCode !== undefined) node.warn(RED._('plu-out.errors.unknown-plu', { code: unknownCode }));
+        refused.forEach(refuse);
         showStatus();
         writes.schedule(send);
       },

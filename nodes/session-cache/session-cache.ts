@@ -1,14 +1,15 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow, NodeStatus } from 'node-red';
-import { SessionCache, SESSION_TOPICS, type SessionTopic } from '../../lib/sessions/session-cache';
+import { SessionCache, SESSION_TOPICS, type TaggedEvent } from '../../lib/sessions/session-cache';
+import { isOneOf } from '../../lib/util/one-of';
 import type { BatchMessage } from '../../lib/batches/offline-batches';
 import { parseSessionCacheSettings, SHIFT_HOURS } from '../../lib/sessions/settings';
 import { startOnSite, type Started } from '../shared/startup';
-import { onInput, payloadObject, type Send } from '../shared/input';
+import { onInput, type Send } from '../shared/input';
 import { ThrottledStatus } from '../shared/throttled-status';
 import { statusKey } from '../shared/status-text';
 import { registerAdminRoutes } from '../shared/admin-routes';
-import { merged } from '../../lib/util/merged';
 import { LiveView } from '../../lib/util/live-view';
+import { cloudConnectedOf, cloudStatusFrom, eventToTagFrom, liveWeightMessage, notStoredMessage, protocolMessage } from '../../lib/protocol/wire';
 
 type SessionCacheDef = NodeDef & { site?: string; expiryHours?: string | number; liveRate?: string | number };
 
@@ -27,10 +28,8 @@ export = function register(RED: NodeAPI): void {
     const expiryHours = parsed.settings?.expiryHours ?? 0;
     // Output 2, for people watching: a sample of the tagged events, never a queue of them.
     // The latest weighing of every scale, at most liveRate a second in all (lib/util/live-view.ts).
-    // A copy, made when it is shown: the event itself is on its way to the store.
-    const live = new LiveView<Record<string, unknown>>(parsed.settings?.liveRate ?? 0, (_device, payload) =>
-      node.send([null, { topic: 'live_weight', payload: structuredClone(payload) }]),
-    );
+    // A copy, made when it is shown (liveWeightMessage): the event itself is on its way to the store.
+    const live = new LiveView<TaggedEvent>(parsed.settings?.liveRate ?? 0, (_device, event) => node.send([null, liveWeightMessage(event)]));
     /** The last cloud_status: a cache opened again after a disk fault starts from it. */
     let cloudReachable = false;
     const statusOf = (cache: SessionCache): NodeStatus => {
@@ -60,61 +59,47 @@ export = function register(RED: NodeAPI): void {
     };
 
     const sendBatches = (send: Send, messages: BatchMessage[]): void => {
-      for (const m of messages) send({ topic: m.topic, payload: m.payload });
-    };
-
-    /**
-     * An event that cannot be tagged is not stored: `not_stored` goes on to event-store, which
-     * passes it to dp401-in, which forgets the weighing. No OK; the scale keeps it, and its
-     * resend is stored as new once the disk answers again (not taken for a duplicate).
-     */
-    const refuse = (msg: NodeMessageInFlow, send: Send, error: string): void => {
-      const event = payloadObject(msg);
-      const nack: Record<string, unknown> = { topic: 'not_stored', payload: { localEventId: event.localEventId, deviceId: event.deviceId, error } };
-      const session = (msg as { _session?: unknown })._session;
-      if (session) nack._session = session;
-      send(nack as NodeMessageInFlow);
+      for (const m of messages) send(protocolMessage(m.topic, m.payload));
     };
 
     onInput<NodeMessageInFlow>(
+      RED,
       node,
       (msg, send) => {
         const now = Date.now();
         const topic = String(msg.topic ?? '');
-        if (topic === 'cloud_status' && typeof payloadObject(msg).connected === 'boolean') cloudReachable = payloadObject(msg).connected as boolean;
+        const connected = topic === 'cloud_status' ? cloudConnectedOf(msg) : null;
+        if (connected !== null) cloudReachable = connected;
         const cache = started.part;
         if (!cache) {
           if (started.down && topic === 'cloud_status') return; // kept above for the reopened cache
-          // Down (a disk fault) or never started: the event cannot be tagged, so it is not stored.
-          if (topic === 'event') refuse(msg, send, `session-cache: ${started.down ?? 'not running'}`);
+          // Down (a disk fault) or never started: the event cannot be tagged, so it is not stored
+          // (`not_stored` goes on through event-store to dp401-in, which forgets the weighing).
+          if (topic === 'event') send(notStoredMessage(msg, `session-cache: ${started.down ?? 'not running'}`));
           throw new Error(started.down ? RED._('session-cache.errors.down', { error: started.down }) : RED._('session-cache.errors.not-running'));
         }
-        if ((SESSION_TOPICS as readonly string[]).includes(topic)) {
-          const r = cache.apply(topic as SessionTopic, msg.payload, now);
+        if (isOneOf(SESSION_TOPICS, topic)) {
+          const r = cache.apply(topic, msg.payload, now);
           if (r.error) throw new Error(r.error);
           sendBatches(send, r.messages);
         } else if (topic === 'cloud_status') {
-          const connected = payloadObject(msg).connected;
-          if (typeof connected !== 'boolean') throw new Error(RED._('session-cache.errors.cloud-status'));
-          sendBatches(send, cache.setCloudReachable(connected, now));
+          sendBatches(send, cache.setCloudReachable(cloudStatusFrom(msg).connected, now));
         } else if (topic === 'event') {
-          const event = payloadObject(msg);
-          if (typeof event.deviceId !== 'string' || !event.deviceId) throw new Error(RED._('session-cache.errors.event-device'));
-          let tagged: ReturnType<SessionCache['tag']>;
+          const untagged = eventToTagFrom(msg);
+          let tagged: ReturnType<SessionCache['tagEvent']>;
           try {
-            tagged = cache.tag(event.deviceId, now);
+            tagged = cache.tagEvent(untagged, now);
           } catch (err) {
-            refuse(msg, send, `session-cache: ${(err as Error).message}`);
+            // The disk failed under the cache: no OK, and the scale's resend is stored as new.
+            send(notStoredMessage(msg, `session-cache: ${(err as Error).message}`));
             throw err;
           }
-          const { tags, messages, expired } = tagged;
-          if (expired) {
-            node.warn(RED._('session-cache.errors.expired', { session: expired.cloudSessionId, device: expired.deviceId, hours: expiryHours }));
-          }
+          const { event, messages, expired } = tagged;
+          if (expired) node.warn(RED._('session-cache.errors.expired', { session: expired.cloudSessionId, device: expired.deviceId, hours: expiryHours }));
           sendBatches(send, messages);
-          msg.payload = merged(event, tags);
+          msg.payload = event;
           send(msg);
-          live.offer(event.deviceId, msg.payload as Record<string, unknown>);
+          live.offer(event.deviceId, event);
         } else {
           throw new Error(RED._('session-cache.errors.unknown-topic', { topic }));
         }

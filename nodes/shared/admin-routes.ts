@@ -216,7 +216,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
       return Promise.all(
         [...live.stores.values()].map(async (s) =>
           (
-            await runInSteps(s.part.store.search(filter)).catch((err: unknown) => {
+            await runInSteps(s.part.log.search(filter)).catch((err: unknown) => {
               s.fault?.(err);
               throw err;
             })
@@ -248,7 +248,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     void (async () => {
       let left = MAX_CSV_ROWS;
       for (const e of stores) {
-        for (const rows of e.part.store.receivedBetween(range.from, range.to, left)) {
+        for (const rows of e.part.log.receivedBetween(range.from, range.to, left)) {
           if (gone) return;
           left -= rows.length;
           const text = rows
@@ -288,7 +288,7 @@ export function registerAdminRoutes(RED: NodeAPI): void {
     read,
     json(() =>
       [...live.stores.values()].flatMap((s) =>
-        reading(s, (p) => p.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...p.store.batchTotals(b.batchId) }))),
+        reading(s, (p) => p.batches.recent(100).map((b) => ({ ...isoTimes(b, ['startSentAt', 'endSentAt']), ...p.log.batchTotals(b.batchId) }))),
       ),
     ),
   );
@@ -307,7 +307,7 @@ function reading<T, R>(e: LiveEntry<T>, read: (part: T) => R): R {
 /** What /metrics reports: one family per figure, labelled by node (and scale). */
 export function edgeMetrics(): MetricFamily[] {
   const gateways = [...live.gateways.values()];
-  const stores = [...live.stores.values()].map((s) => ({ entry: s, fig: s.part.figures(true) }));
+  const stores = [...live.stores.values()].map((s) => ({ entry: s, fig: s.part.quickFigures() }));
   const links = [...live.links.values()];
   const node = (e: { nodeId: string; name: string }): Record<string, string> => ({ node: e.name, node_id: e.nodeId });
   // Every known scale, connected or not; one that has not registered is named as the gateway names it.

@@ -3,7 +3,7 @@ import type { StoreService } from '../../lib/store/store-service';
 import type { SessionCache } from '../../lib/sessions/session-cache';
 import type { CloudClient } from '../../lib/cloud/cloud-client';
 import type { SiteSettings } from '../../lib/site/site-settings';
-import type { PluCatalog } from '../../lib/plu/plu-catalog';
+import type { PluService } from '../../lib/plu/plu-service';
 
 /**
  * The running CarniTrack parts of this Node-RED, for the admin views and the health route.
@@ -49,7 +49,7 @@ export const live = {
   caches: new Map<string, LiveEntry<SessionCache>>(),
   links: new Map<string, LiveEntry<CloudClient>>(),
   sites: new Map<string, LiveEntry<SiteSettings>>(),
-  plus: new Map<string, LiveEntry<PluCatalog>>(),
+  plus: new Map<string, LiveEntry<PluService>>(),
 };
 
 export const broken = new Map<string, BrokenNode>();

@@ -71,7 +71,7 @@ export function currentProblems(storeFigures: ReadonlyMap<string, StoreFigures> 
     else add(l, 'warning', 'cloud-down', { why, detail: s.reason ?? '', attempt: s.attempt });
   }
   for (const st of live.stores.values()) {
-    const fig = storeFigures.get(st.nodeId) ?? st.part.figures(true);
+    const fig = storeFigures.get(st.nodeId) ?? st.part.quickFigures();
     if (st.part.sender) add(st, 'warning', 'not-sender', { sender: st.part.sender });
     for (const a of fig.alarmCodes) {
       const { code, ...values } = a;

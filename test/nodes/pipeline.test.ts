@@ -10,6 +10,7 @@ import { helper, withCatalog, freePort, waitFor, collect, calls, ScaleClient, sl
 import { weighingBytes, CRLF } from '../helpers/lines';
 import { tempDirs, taggedEvent } from '../helpers/temp';
 import { acquireDatabase } from '../../lib/db/database-pool';
+import { liveWeightFrom } from '../../lib/protocol/wire';
 
 const modules = [
   withCatalog(dp401InModule as never, 'dp401-in'),
@@ -425,7 +426,7 @@ describe('session-cache: the live output for watching', function () {
     await sleep(100);
     assert.equal(n.live.length, 1, 'the others are not sent on the live output');
     assert.equal(n.live[0].topic, 'live_weight');
-    const shown = p(n.live[0]);
+    const shown = liveWeightFrom(n.live[0]); // as a dashboard reads it
     assert.deepEqual([shown.localEventId, shown.globalDeviceId], [events[0].localEventId, 'SITE01-SCALE-01']);
     // A copy: changing what the live view got leaves the event on its way to the store alone.
     shown.weightGrams = -1;

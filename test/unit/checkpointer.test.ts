@@ -110,7 +110,7 @@ describe('Checkpointer: checkpoints on a worker thread, never inside a commit (r
       assert.equal(stored, false, 'waits while held');
       await p;
       assert.equal(stored, true, 'committed after the release');
-      assert.equal(svc.store.counts().pending, 2);
+      assert.equal(svc.log.counts().pending, 2);
       assert.ok(fs.existsSync(`${db.name}-wal`));
     } finally {
       svc.close();

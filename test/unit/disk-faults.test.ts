@@ -163,7 +163,7 @@ describe('disk faults: StoreService reports instead of throwing, and never OKs w
       await s.submit(taggedEvent());
       // A real read error cannot be made on a healthy disk: the read throws what SQLite throws
       // then (the LazyFS e2e test makes the real one).
-      s.store.pendingPage = () => {
+      s.log.pendingPage = () => {
         throw ioError();
       };
       const sent: CloudMessage[] = [];
@@ -189,10 +189,10 @@ describe('disk faults: StoreService reports instead of throwing, and never OKs w
     try {
       await s.submit(taggedEvent());
       assert.equal(s.figures().pending, 1);
-      s.store.counts = () => {
+      s.log.counts = () => {
         throw ioError(); // injected, as above
       };
-      const fig = s.figures(true);
+      const fig = s.quickFigures();
       assert.equal(fig.pending, 1, 'the last counts');
       assert.match(fig.alarms.join(), /last write failed: disk fault: disk I\/O error/);
       assert.equal(faults.length, 1);

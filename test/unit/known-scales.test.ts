@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { KnownScales } from '../../lib/dp401/known-scales';
+import { KnownScales, knownScalesFile } from '../../lib/dp401/known-scales';
 import { CoalescedSave } from '../../lib/util/coalesced-save';
 import { ManualClock } from '../helpers/clock';
 import { tempDirs } from '../helpers/temp';
@@ -172,5 +172,13 @@ describe('CoalescedSave: one atomic write per burst of changes', () => {
     save.schedule();
     await save.close();
     assert.equal(errors.length, 2);
+  });
+});
+
+describe('knownScalesFile', () => {
+  it("names each dp401-in node's file in the user directory, and none without one", () => {
+    assert.equal(knownScalesFile('/nr', 'a1.b-2'), path.join('/nr', 'carnitrack', 'known-scales-a1.b-2.json'));
+    assert.equal(knownScalesFile('/nr', '../x y'), path.join('/nr', 'carnitrack', 'known-scales-.._x_y.json'), 'an id cannot leave the folder');
+    assert.equal(knownScalesFile(undefined, 'a1'), null);
   });
 });

@@ -55,7 +55,7 @@ describe('migrations from every earlier database version', () => {
         const sent: CloudMessage[] = [];
         svc.on('cloud', (m) => sent.push(m));
         assert.deepEqual(
-          { ...svc.store.counts(), oldestPendingStoredAt: svc.store.counts().oldestPendingStoredAt },
+          { ...svc.log.counts(), oldestPendingStoredAt: svc.log.counts().oldestPendingStoredAt },
           { pending: 3, failed: 1, synced: 2, oldestPendingStoredAt: 102 },
         );
         svc.setConnected(true);
@@ -71,12 +71,12 @@ describe('migrations from every earlier database version', () => {
         assert.equal(await svc.submit(events[0]), false, 'an id stored before the upgrade is still known');
         const fresh = taggedEvent();
         assert.equal(await svc.submit(fresh), true);
-        const seqs = svc.store.recent({ limit: 10 }).map((r) => r.seq);
+        const seqs = svc.log.recent({ limit: 10 }).map((r) => r.seq);
         assert.equal(seqs[0], seqs[1] + 1, 'new rows go on after the old ones');
         for (const e of out) svc.ack({ localEventId: e.localEventId, cloudEventId: `c-${e.localEventId}`, status: 'accepted' });
-        assert.equal(svc.store.counts().synced, 5);
-        assert.deepEqual(svc.store.batchTotals('b-old'), { eventCount: 1, totalWeightGrams: 1005 });
-        assert.equal(svc.store.recent({ syncState: 'failed' })[0].failReason, 'Invalid PLU code');
+        assert.equal(svc.log.counts().synced, 5);
+        assert.deepEqual(svc.log.batchTotals('b-old'), { eventCount: 1, totalWeightGrams: 1005 });
+        assert.equal(svc.log.recent({ syncState: 'failed' })[0].failReason, 'Invalid PLU code');
         svc.close();
         const states = db.prepare('SELECT sync_state AS s, COUNT(*) AS n FROM events GROUP BY sync_state ORDER BY s').all();
         assert.deepEqual(states, [

@@ -24,15 +24,15 @@ describe('StoreService', () => {
 
   it('commits events that arrive together in one transaction (group commit)', async () => {
     let transactions = 0;
-    const writeGroup = svc.store.writeGroup.bind(svc.store);
-    svc.store.writeGroup = (...args) => {
+    const writeGroup = svc.log.writeGroup.bind(svc.log);
+    svc.log.writeGroup = (...args) => {
       transactions++;
       return writeGroup(...args);
     };
     const results = await Promise.all(Array.from({ length: 50 }, () => svc.submit(taggedEvent())));
     assert.equal(results.filter(Boolean).length, 50);
     assert.equal(transactions, 1);
-    assert.equal(svc.store.counts().pending, 50);
+    assert.equal(svc.log.counts().pending, 50);
   });
 
   it('refuses an event without a localEventId, naming the field', async () => {
@@ -80,7 +80,7 @@ describe('StoreService', () => {
       maxPendingAgeMs: 60_000,
       now: () => now + 3_600_000,
     });
-    alarmed.store.insertMany([taggedEvent()], now);
+    alarmed.log.insertMany([taggedEvent()], now);
     const fig = alarmed.figures();
     assert.equal(fig.alarms.length, 2);
     assert.match(fig.alarms[0], /free disk/);
@@ -116,8 +116,8 @@ describe('StoreService acks: grouped, and never lost on close', () => {
       'the first 1,000 in pages of 100',
     );
     let settles = 0;
-    const settle = svc.store.settle.bind(svc.store);
-    svc.store.settle = () => {
+    const settle = svc.log.settle.bind(svc.log);
+    svc.log.settle = () => {
       settles++;
       settle();
     };
@@ -136,7 +136,7 @@ describe('StoreService acks: grouped, and never lost on close', () => {
         ['event_batch', 50],
       ],
     );
-    assert.equal(svc.store.counts().synced, 250, 'counted at once');
+    assert.equal(svc.log.counts().synced, 250, 'counted at once');
     assert.equal(settles, 0, 'written later, in one go');
     const check = new Database(db.name, { readonly: true });
     const synced = (): number => (check.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = 'synced'`).get() as { n: number }).n;
@@ -160,8 +160,8 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     await Promise.all(events.map((e) => svc.submit(e)));
     svc.setConnected(true);
     const groups: number[] = [];
-    const writeGroup = svc.store.writeGroup.bind(svc.store);
-    svc.store.writeGroup = (...args) => {
+    const writeGroup = svc.log.writeGroup.bind(svc.log);
+    svc.log.writeGroup = (...args) => {
       groups.push(args[0].length);
       return writeGroup(...args);
     };
@@ -172,7 +172,7 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     assert.deepEqual(await storing, [true, true, true, true, true]);
     assert.deepEqual(groups, [5], 'the weighings alone');
     assert.equal(svc.totals.delivered, 30);
-    assert.deepEqual({ ...svc.store.counts(), oldestPendingStoredAt: null }, { pending: 5, failed: 0, synced: 30, oldestPendingStoredAt: null });
+    assert.deepEqual({ ...svc.log.counts(), oldestPendingStoredAt: null }, { pending: 5, failed: 0, synced: 30, oldestPendingStoredAt: null });
     const check = new Database(file, { readonly: true });
     const synced = (): number => (check.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = 'synced'`).get() as { n: number }).n;
     try {
@@ -190,15 +190,15 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     const file = path.join(dir, 'site.db');
     const db = openDatabase(file);
     const { svc, ids } = await connectedWith(db, 3);
-    const writeGroup = svc.store.writeGroup.bind(svc.store);
-    svc.store.writeGroup = (...args) => {
+    const writeGroup = svc.log.writeGroup.bind(svc.log);
+    svc.log.writeGroup = (...args) => {
       if (args[0].length) throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
       return writeGroup(...args);
     };
     const storing = svc.submit(taggedEvent());
     for (const id of ids) svc.ack({ localEventId: id, status: 'accepted' });
     await assert.rejects(storing, /not stored: disk or database full/);
-    assert.equal(svc.store.counts().synced, 3);
+    assert.equal(svc.log.counts().synced, 3);
     svc.close();
     db.close();
     const check = new Database(file, { readonly: true });
@@ -318,7 +318,7 @@ describe('StoreService acks: grouped, and never lost on close', () => {
       try {
         assert.equal(await s.submit(taggedEvent()), true);
         assert.equal(fsyncs, 0, 'no write-ahead log to sync: the commit did it');
-        assert.equal(s.store.counts().pending, 1);
+        assert.equal(s.log.counts().pending, 1);
       } finally {
         s.close();
         jdb.close();
