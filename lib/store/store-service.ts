@@ -15,6 +15,8 @@ import { systemClock, wallIso, type Clock } from '../util/clock';
  * the backlog drain to the Cloud within an in-flight window, acks and rejections, batch
  * announcements, figures and alarms, retention and backups. The event-store node is a thin
  * adapter over it.
+ * (Over 400 lines: each of these touches the group commit, the outbox and the fault state, which
+ * would otherwise have to be shared between classes; the timers and options are in store-runner.ts.)
  */
 
 export interface StoreServiceOptions {
