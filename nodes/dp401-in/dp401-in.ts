@@ -13,7 +13,7 @@ import * as path from 'node:path';
 /** Config as the editor stores it (every field a string before validation). */
 type Dp401InDef = NodeDef & RawDp401Config;
 
-/** Routes a reply to the scale that sent a weighing; copied along by later nodes. */
+/** Routes a reply to the connection of the scale that sent a weighing (Node-RED's `msg._session`); copied along by later nodes. */
 interface Dp401Session {
   type: 'dp401';
   id: string;
@@ -105,8 +105,8 @@ export = function register(RED: NodeAPI): void {
       bindProblem = err.code === 'EADDRINUSE' ? statusKey('dp401-in.status.port-in-use', { port: settings.port }) : statusKey('dp401-in.status.bind-failed');
       node.error(RED._('dp401-in.errors.bind', { port: settings.port, address: settings.bindAddress, error: err.message, seconds }));
     });
-    gateway.on('event', (event, sessionId) => {
-      const session: Dp401Session = { type: 'dp401', id: sessionId };
+    gateway.on('event', (event, connectionId) => {
+      const session: Dp401Session = { type: 'dp401', id: connectionId };
       node.send([{ topic: 'event', payload: event, _session: session } as NodeMessage, null]);
     });
     gateway.on('device', (topic, payload) => {
