@@ -65,7 +65,14 @@ describe('the Dockerfile (no Docker engine here: its steps are run as the README
     // The image's absolute paths become folders of this test.
     // JOBS=max: node-gyp compiles better-sqlite3 on every core (the same build, sooner); the
     // binary this checkout's npm ci compiled is offered as a local prebuild (see sqlitePrebuildEnv).
-    const stageEnv = { ...process.env, ...sqlitePrebuildEnv(), JOBS: 'max', PKG_DIR: path.join(work, 'pkg'), EDGE_HOME: path.join(work, 'edge'), npm_config_loglevel: 'error' };
+    const stageEnv = {
+      ...process.env,
+      ...sqlitePrebuildEnv(),
+      JOBS: 'max',
+      PKG_DIR: path.join(work, 'pkg'),
+      EDGE_HOME: path.join(work, 'edge'),
+      npm_config_loglevel: 'error',
+    };
     assert.deepEqual(Object.keys(env).sort(), ['EDGE_HOME', 'PKG_DIR']);
     for (const cmd of runs) execFileSync('bash', ['-c', cmd], { cwd: src, env: stageEnv, stdio: ['ignore', 'ignore', 'pipe'] });
     const edge = stageEnv.EDGE_HOME;

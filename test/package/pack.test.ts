@@ -37,7 +37,12 @@ const pkg = JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), '
 // JOBS=max: node-gyp compiles better-sqlite3's two sources on every core (the same build, sooner);
 // the binary this checkout's npm ci compiled is offered as a local prebuild (see sqlitePrebuildEnv).
 const npm = (args: string[], cwd: string): string =>
-  execFileSync('npm', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...sqlitePrebuildEnv(), JOBS: 'max', npm_config_loglevel: 'error' } });
+  execFileSync('npm', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...sqlitePrebuildEnv(), JOBS: 'max', npm_config_loglevel: 'error' },
+  });
 
 describe('the npm package', function () {
   this.timeout(600_000);
