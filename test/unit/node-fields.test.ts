@@ -117,7 +117,10 @@ describe('one source for each setting (lib/settings/node-fields.ts)', () => {
       const html = fs.readFileSync(path.join(root, 'dist', 'nodes', type, `${type}.html`), 'utf8');
       const m = new RegExp(`window\\.CarniTrackEditor\\.forms\\[${JSON.stringify(type)}\\] = (\\{.*\\});`).exec(html);
       assert.ok(m, `${type}: its editor file has the fields' settings`);
-      const fields = JSON.parse(m[1]) as Record<string, { value?: unknown; default?: unknown; number?: unknown[]; choices?: unknown; required?: boolean; config?: string }>;
+      const fields = JSON.parse(m[1]) as Record<
+        string,
+        { value?: unknown; default?: unknown; number?: unknown[]; choices?: unknown; required?: boolean; config?: string }
+      >;
       for (const [key, s] of Object.entries(settings as NodeSettings)) {
         const f = fields[key];
         assert.ok(f, `${type}.${key} is in the editor`);
@@ -128,7 +131,8 @@ describe('one source for each setting (lib/settings/node-fields.ts)', () => {
         assert.deepEqual(f.choices, s.kind === 'choice' ? s.choices : undefined, `${type}.${key}: choices`);
         assert.equal(f.required, s.kind === 'text' && s.required ? true : undefined, `${type}.${key}: required`);
       }
-      for (const [key, f] of Object.entries(fields)) assert.ok(key in settings || f.config, `${type}.${key}: a dialog field that is neither a setting nor a config node`);
+      for (const [key, f] of Object.entries(fields))
+        assert.ok(key in settings || f.config, `${type}.${key}: a dialog field that is neither a setting nor a config node`);
     }
   });
 
@@ -141,12 +145,15 @@ describe('one source for each setting (lib/settings/node-fields.ts)', () => {
         if (shown) assert.deepEqual((shown as (p: unknown) => unknown)(parsed), s.default, `${type}.${key}`);
       }
       // An unset ${VAR} a new node starts with means the default too.
-      const refs = Object.fromEntries(Object.entries(settings as NodeSettings).flatMap(([k, s]) => ('newNode' in s && /^\$\{/.test(String(s.newNode)) ? [[k, s.newNode]] : [])));
+      const refs = Object.fromEntries(
+        Object.entries(settings as NodeSettings).flatMap(([k, s]) => ('newNode' in s && /^\$\{/.test(String(s.newNode)) ? [[k, s.newNode]] : [])),
+      );
       const fromRefs = nodes[type].parse(refs);
       assert.deepEqual(fromRefs.errors, [], `${type} with ${JSON.stringify(refs)}`);
       for (const k of Object.keys(refs)) {
         const shown = nodes[type].shown[k];
-        if (shown) assert.deepEqual((shown as (p: unknown) => unknown)(fromRefs.settings), (settings as NodeSettings)[k].default, `${type}.${k} = ${String(refs[k])}`);
+        if (shown)
+          assert.deepEqual((shown as (p: unknown) => unknown)(fromRefs.settings), (settings as NodeSettings)[k].default, `${type}.${k} = ${String(refs[k])}`);
       }
     }
   });
