@@ -1,5 +1,5 @@
-// ESLint for the TypeScript sources (typescript-eslint's recommended rules, type-aware) and the
-// plain Node.js scripts. Formatting is Prettier's (`npm run lint` runs both).
+// ESLint for the TypeScript sources (typescript-eslint's recommended rules, type-aware), the
+// plain Node.js scripts and the nodes' own editor scripts. Formatting is Prettier's (`npm run lint` runs both).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -43,4 +43,11 @@ export default tseslint.config(
     rules: { 'no-unused-vars': ['error', { argsIgnorePattern: '^_', caughtErrors: 'none' }] },
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
+  {
+    // A node's own editor script (nodes/<type>/<type>.editor.js): runs in the editor's page,
+    // where a validator keeps its second parameter (Node-RED shows a returned message only then).
+    files: ['nodes/**/*.editor.js'],
+    languageOptions: { sourceType: 'script', globals: { window: 'readonly', $: 'readonly', RED: 'readonly' } },
+    rules: { 'no-unused-vars': ['error', { args: 'none', caughtErrors: 'none' }] },
+  },
 );

@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // Compiles the TypeScript to CommonJS and lays out the tree Node-RED loads: each node's
-// .html (its definition and edit dialog made from its .form.json), icons/ and locales/<lang>/
-// next to its registered .js, and flows/ as examples/.
+// .html (made by scripts/editor-forms.js from its settings in lib/settings/node-fields.ts, its
+// .form.json and its .editor.js), its icon in icons/ and locales/<lang>/ next to its registered
+// .js, and flows/ as examples/. Node-RED looks an icon up in every icons/ folder of the module,
+// so each icon is laid out once, next to the node it is named after.
 'use strict';
 const fs = require('node:fs');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
-const { withForm } = require('./editor-forms');
+const { editorHtml } = require('./editor-forms');
 
 const root = path.resolve(__dirname, '..');
 const pkg = require(path.join(root, 'package.json'));
@@ -21,20 +23,33 @@ const copy = (from, to) => {
 };
 
 const types = { ...pkg['node-red'].nodes, ...(pkg['node-red'].plugins || {}) };
+// Each node's settings, the one source the runtime parsers read too (compiled just above).
+const settingsOf = require(rel('dist', 'lib', 'settings', 'node-fields.js')).NODE_SETTINGS;
+const iconFiles = fs.readdirSync(rel('icons'));
+for (const icon of iconFiles) {
+  if (!types[path.basename(icon, '.svg')]) throw new Error(`icons/${icon} is named after no node type: it would not be shipped`);
+}
 const languages = fs.readdirSync(rel('locales'));
 for (const [type, jsPath] of Object.entries(types)) {
   const outDir = rel(path.dirname(jsPath));
   const base = path.basename(jsPath, '.js');
   const srcDir = rel(path.dirname(jsPath).replace(/^dist\//, ''));
-  const html = path.join(srcDir, `${base}.html`);
-  if (!fs.existsSync(html)) throw new Error(`${type}: no editor file ${html}`);
-  // The definition and edit dialog come from <base>.form.json next to it (scripts/editor-forms.js).
   const formFile = path.join(srcDir, `${base}.form.json`);
-  let editor = fs.readFileSync(html, 'utf8');
-  if (fs.existsSync(formFile)) editor = withForm(type, editor, JSON.parse(fs.readFileSync(formFile, 'utf8')));
+  let editor;
+  if (fs.existsSync(formFile)) {
+    // A node: its definition and edit dialog (scripts/editor-forms.js), after its own editor script if it has one.
+    const ownFile = path.join(srcDir, `${base}.editor.js`);
+    const own = fs.existsSync(ownFile) ? fs.readFileSync(ownFile, 'utf8') : null;
+    editor = editorHtml(type, JSON.parse(fs.readFileSync(formFile, 'utf8')), settingsOf[type] ?? {}, own);
+  } else {
+    const html = path.join(srcDir, `${base}.html`);
+    if (!fs.existsSync(html)) throw new Error(`${type}: neither ${formFile} nor an editor file ${html}`);
+    editor = fs.readFileSync(html, 'utf8');
+  }
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, `${base}.html`), editor);
-  for (const icon of fs.readdirSync(rel('icons'))) copy(rel('icons', icon), path.join(outDir, 'icons', icon));
+  const icon = rel('icons', `${type}.svg`);
+  if (fs.existsSync(icon)) copy(icon, path.join(outDir, 'icons', `${type}.svg`));
   for (const lang of languages) {
     for (const ext of ['.json', '.html']) {
       const f = rel('locales', lang, base + ext);

@@ -3,8 +3,9 @@
  * with the same device, PLU, net and tare within the window is a duplicate of the first.
  *
  * A weighing may only stand as the original while it is stored or its store is still
- * pending: the gateway `forget`s one whose store failed or whose socket closed before the
- * store answered, so a resend is taken as a new weighing, never answered `OK` unstored.
+ * pending: the OkLedger (ok-ledger.ts), the only user, `forget`s one whose store failed or
+ * whose wait ended unanswered, so a resend is taken as a new weighing, never answered `OK`
+ * unstored.
  * Time is the monotonic clock: a wall-clock step cannot make two weighings "simultaneous".
  */
 export interface DuplicateHit {

@@ -1,15 +1,19 @@
 import { BlockList, isIP } from 'node:net';
 import { isSupportedEncoding } from './weighing-line';
 import { gatewayTimeZone, isValidTimeZone } from './scale-time';
-import { fieldText as text, NumberFields, type FieldError } from '../util/config-fields';
+import type { FieldError } from '../util/config-fields';
+import { DP401_IN_SETTINGS } from '../settings/node-fields';
+import { SettingReader, type ChoiceOf } from '../settings/setting-reader';
 
 export type { FieldError };
 
-/** Grams per raw weight unit; the scale's decimal setting decides which applies. */
-export const WEIGHT_UNITS = { '0.1': 0.1, '1': 1, '10': 10, '100': 100 } as const;
-export type WeightUnit = keyof typeof WEIGHT_UNITS;
+/** The scale's weight unit in grams (its decimal setting decides which applies). */
+export type WeightUnit = ChoiceOf<(typeof DP401_IN_SETTINGS)['weightUnit']>;
 
-export type AckMode = 'receipt' | 'store';
+/** Grams per raw weight unit: each unit's value read as a number. */
+export const WEIGHT_UNITS = Object.fromEntries(DP401_IN_SETTINGS.weightUnit.choices.map((c) => [c.value, Number(c.value)])) as Record<WeightUnit, number>;
+
+export type AckMode = ChoiceOf<(typeof DP401_IN_SETTINGS)['ackMode']>;
 
 export interface Dp401Settings {
   port: number;
@@ -33,28 +37,12 @@ export interface Dp401Settings {
   missingAfterMs: number;
 }
 
-/** Defaults from shared/DP401.md; numbers of seconds are as a person types them in the editor. */
-export const DP401_DEFAULTS = {
-  port: 3001,
-  bindAddress: '0.0.0.0',
-  allowedSources: '',
-  maxConnections: 32,
-  maxLineBytes: 4096,
-  encoding: 'windows-1254',
-  weightUnit: '1',
-  maxCapacityKg: 100,
-  timeZone: '',
-  duplicateWindowS: 5,
-  staleAfterS: 45,
-  timeoutAfterS: 90,
-  idleAfterS: 300,
-  addressMap: '',
-  ackMode: 'store',
-  registrationTimeoutS: 30,
-  missingAfterMin: 2,
-} as const;
+/** Each field's default (lib/settings/node-fields.ts holds them, with their limits). */
+export const DP401_DEFAULTS = Object.fromEntries(Object.entries(DP401_IN_SETTINGS).map(([k, v]) => [k, v.default])) as {
+  readonly [K in keyof typeof DP401_IN_SETTINGS]: (typeof DP401_IN_SETTINGS)[K]['default'];
+};
 
-export type RawDp401Config = Partial<Record<keyof typeof DP401_DEFAULTS, unknown>>;
+export type RawDp401Config = Partial<Record<keyof typeof DP401_IN_SETTINGS, unknown>>;
 
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -116,59 +104,40 @@ export function parseAddressMap(text: string): { map: Map<string, string>; error
  * `${ENV}` substitution). Empty fields take their default. Every error names its field.
  */
 export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Settings; errors: FieldError[] } {
-  const d = DP401_DEFAULTS;
-  const numbers = new NumberFields(raw, {
-    port: d.port,
-    maxConnections: d.maxConnections,
-    maxLineBytes: d.maxLineBytes,
-    maxCapacityKg: d.maxCapacityKg,
-    duplicateWindowS: d.duplicateWindowS,
-    staleAfterS: d.staleAfterS,
-    timeoutAfterS: d.timeoutAfterS,
-    idleAfterS: d.idleAfterS,
-    registrationTimeoutS: d.registrationTimeoutS,
-    missingAfterMin: d.missingAfterMin,
-  });
-  const errors = numbers.errors;
-  const num = numbers.read.bind(numbers);
+  const f = new SettingReader(raw, DP401_IN_SETTINGS);
+  const errors = f.errors;
 
-  const port = num('port', 1, 65535);
-  const bindAddress = text(raw.bindAddress, d.bindAddress);
+  const port = f.number('port');
+  const bindAddress = f.text('bindAddress');
   if (!isIP(bindAddress) && bindAddress !== 'localhost') {
     errors.push({ field: 'bindAddress', message: `bindAddress must be an IP address, got "${bindAddress}"` });
   }
-  const allow = parseAllowList(text(raw.allowedSources, ''));
+  const allow = parseAllowList(f.text('allowedSources'));
   if (allow.error) errors.push({ field: 'allowedSources', message: `allowedSources: ${allow.error}` });
-  const maxConnections = num('maxConnections', 1, 10000);
-  const maxLineBytes = num('maxLineBytes', 256, 1048576);
-  const encoding = text(raw.encoding, d.encoding);
+  const maxConnections = f.number('maxConnections');
+  const maxLineBytes = f.number('maxLineBytes');
+  const encoding = f.text('encoding');
   if (!isSupportedEncoding(encoding)) {
     errors.push({ field: 'encoding', message: `encoding "${encoding}" is not known (try windows-1254)` });
   }
-  const weightUnit = text(raw.weightUnit, d.weightUnit);
-  if (!(weightUnit in WEIGHT_UNITS)) {
-    errors.push({ field: 'weightUnit', message: `weightUnit must be one of ${Object.keys(WEIGHT_UNITS).join(', ')} (grams), got "${weightUnit}"` });
-  }
-  const maxCapacityKg = num('maxCapacityKg', 0, 100000, false);
-  const timeZone = text(raw.timeZone, '') || gatewayTimeZone();
+  const weightUnit = f.choice('weightUnit');
+  const maxCapacityKg = f.number('maxCapacityKg');
+  const timeZone = f.text('timeZone') || gatewayTimeZone();
   if (!isValidTimeZone(timeZone)) {
     errors.push({ field: 'timeZone', message: `timeZone "${timeZone}" is not an IANA time zone such as Europe/Istanbul` });
   }
-  const duplicateWindowS = num('duplicateWindowS', 0, 3600, false);
-  const staleAfterS = num('staleAfterS', 0.1, 86400, false);
-  const timeoutAfterS = num('timeoutAfterS', 0.2, 86400, false);
+  const duplicateWindowS = f.number('duplicateWindowS');
+  const staleAfterS = f.number('staleAfterS');
+  const timeoutAfterS = f.number('timeoutAfterS');
   if (timeoutAfterS <= staleAfterS) {
     errors.push({ field: 'timeoutAfterS', message: `timeoutAfterS (${timeoutAfterS}) must be longer than staleAfterS (${staleAfterS})` });
   }
-  const idleAfterS = num('idleAfterS', 0.1, 604800, false);
-  const registrationTimeoutS = num('registrationTimeoutS', 0, 86400, false);
-  const missingAfterMin = num('missingAfterMin', 0, 10080, false);
-  const addr = parseAddressMap(text(raw.addressMap, ''));
+  const idleAfterS = f.number('idleAfterS');
+  const registrationTimeoutS = f.number('registrationTimeoutS');
+  const missingAfterMin = f.number('missingAfterMin');
+  const addr = parseAddressMap(f.text('addressMap'));
   if (addr.error) errors.push({ field: 'addressMap', message: `addressMap: ${addr.error}` });
-  const ackMode = text(raw.ackMode, d.ackMode);
-  if (ackMode !== 'receipt' && ackMode !== 'store') {
-    errors.push({ field: 'ackMode', message: `ackMode must be "receipt" or "store", got "${ackMode}"` });
-  }
+  const ackMode = f.choice('ackMode');
 
   if (errors.length) return { errors };
   return {
@@ -180,7 +149,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
       maxConnections,
       maxLineBytes,
       encoding,
-      weightUnit: weightUnit as WeightUnit,
+      weightUnit,
       maxCapacityGrams: Math.round(maxCapacityKg * 1000),
       timeZone,
       duplicateWindowMs: Math.round(duplicateWindowS * 1000),
@@ -188,7 +157,7 @@ export function parseDp401Settings(raw: RawDp401Config): { settings?: Dp401Setti
       timeoutAfterMs: Math.round(timeoutAfterS * 1000),
       idleAfterMs: Math.round(idleAfterS * 1000),
       addressMap: addr.map,
-      ackMode: ackMode as AckMode,
+      ackMode,
       registrationTimeoutMs: Math.round(registrationTimeoutS * 1000),
       missingAfterMs: Math.round(missingAfterMin * 60_000),
     },

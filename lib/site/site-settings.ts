@@ -1,5 +1,7 @@
 import * as path from 'node:path';
 import { fieldText, type FieldError } from '../util/config-fields';
+import { CARNITRACK_SITE_SETTINGS } from '../settings/node-fields';
+import { SettingReader } from '../settings/setting-reader';
 import type { Durability } from '../db/database';
 
 export interface SiteSettings {
@@ -9,12 +11,6 @@ export interface SiteSettings {
   databaseFile: string;
   durability: Durability;
 }
-
-export const SITE_DEFAULTS = {
-  siteId: 'site-01',
-  databasePath: './data/carnitrack.db',
-  durability: 'full',
-} as const;
 
 export const SITE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -27,19 +23,18 @@ export function parseSiteSettings(
   raw: { siteId?: unknown; siteName?: unknown; databasePath?: unknown; durability?: unknown },
   userDir: string,
 ): { settings?: SiteSettings; errors: FieldError[]; usedDefaultSiteId: boolean } {
-  const errors: FieldError[] = [];
-  const siteId = fieldText(raw.siteId, SITE_DEFAULTS.siteId);
+  const f = new SettingReader(raw, CARNITRACK_SITE_SETTINGS);
+  const errors = f.errors;
+  const siteId = f.text('siteId');
   if (!SITE_ID_PATTERN.test(siteId)) errors.push({ field: 'siteId', message: `siteId "${siteId}" may hold only letters, digits, . _ - (at most 64)` });
-  const siteName = fieldText(raw.siteName, siteId);
-  const dbPath = fieldText(raw.databasePath, SITE_DEFAULTS.databasePath);
-  const durability = fieldText(raw.durability, SITE_DEFAULTS.durability);
-  if (durability !== 'full' && durability !== 'normal')
-    errors.push({ field: 'durability', message: `durability must be "full" or "normal", got "${durability}"` });
+  const siteName = f.text('siteName', siteId);
+  const dbPath = f.text('databasePath');
+  const durability = f.choice('durability');
   const usedDefaultSiteId = fieldText(raw.siteId, '') === '';
   if (errors.length) return { errors, usedDefaultSiteId };
   return {
     errors,
     usedDefaultSiteId,
-    settings: { siteId, siteName, databaseFile: path.resolve(userDir, dbPath), durability: durability as Durability },
+    settings: { siteId, siteName, databaseFile: path.resolve(userDir, dbPath), durability },
   };
 }

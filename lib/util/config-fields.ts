@@ -20,7 +20,7 @@ export interface FieldError {
 export class NumberFields<K extends string> {
   readonly errors: FieldError[] = [];
   constructor(
-    private readonly raw: object,
+    protected readonly raw: object,
     private readonly defaults: Record<K, number>,
   ) {}
 

@@ -179,6 +179,16 @@ describe('the editor in Chromium (real browser, real Node-RED)', function () {
     await page.locator('#node-input-timeZone').fill('Mars/Olympus');
     await page.locator('#node-input-name').click();
     await page.waitForSelector('#node-input-timeZone.input-error');
+    // The node's own check of "Timeout after" first holds it to its range, then above "Stale after" (45 s).
+    for (const [value, wrong] of [
+      ['0.1', true],
+      ['90', false],
+      ['40', true],
+    ] as const) {
+      await page.locator('#node-input-timeoutAfterS').fill(value);
+      await page.locator('#node-input-name').click();
+      await page.waitForSelector(`#node-input-timeoutAfterS${wrong ? '.input-error' : ':not(.input-error)'}`);
+    }
     await page.locator('.red-ui-tray').screenshot({ path: path.join(artifacts, 'edit-dialog-dp401-in.png') });
     await closeTray();
 

@@ -87,12 +87,20 @@ describe('the npm package', function () {
     fs.rmSync(work, { recursive: true, force: true });
   });
 
-  it('ships compiled output only: no TypeScript sources, every node with its editor, icons and help', () => {
+  it('ships compiled output only: no TypeScript sources or source maps, every node with its editor, its icon once, and help', () => {
     const list = files;
     assert.ok(list.length > 0);
     const ts = list.filter((f) => f.endsWith('.ts'));
     assert.deepEqual(ts, []);
     assert.ok(!list.some((f) => f.startsWith('dist/test/')), 'no tests in the package');
+    // Source maps point at TypeScript the package does not ship.
+    assert.deepEqual(
+      list.filter((f) => f.endsWith('.map')),
+      [],
+    );
+    // Node-RED finds a module's icons in any of its icons/ folders: each is shipped once.
+    const icons = list.filter((f) => f.endsWith('.svg')).map((f) => path.basename(f));
+    assert.deepEqual(icons.sort(), fs.readdirSync(path.join(projectRoot, 'icons')).sort());
     for (const [type, js] of Object.entries(pkg['node-red'].nodes)) {
       const dir = path.dirname(js);
       const base = path.basename(js, '.js');
