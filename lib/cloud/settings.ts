@@ -1,4 +1,6 @@
-import { fieldText, NumberFields, type FieldError } from '../util/config-fields';
+import { fieldText, type FieldError } from '../util/config-fields';
+import { CLOUD_LINK_SETTINGS } from '../settings/node-fields';
+import { SettingReader } from '../settings/setting-reader';
 
 /** cloud-link's settings: the URL, timings in seconds, and how acks leave the node. */
 export interface CloudLinkSettings {
@@ -13,28 +15,26 @@ export interface CloudLinkSettings {
   ackOutput: 'grouped' | 'each';
 }
 
-export const DEFAULT_CLOUD_URL = 'wss://api.carnitrack.cloud/edge/ws';
+export const DEFAULT_CLOUD_URL: string = CLOUD_LINK_SETTINGS.url.default;
 
 /** `env` is the process environment: CLOUD_WS_URL is the URL's fallback. */
 export function parseCloudLinkSettings(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
 ): { settings: CloudLinkSettings | null; errors: FieldError[] } {
-  const f = new NumberFields(raw, { keepAliveS: 30, pongTimeoutS: 10, minBackoffS: 1, maxBackoffS: 60, handshakeTimeoutS: 10, maxFrameKB: 1024 });
-  const keepAliveS = f.read('keepAliveS', 0.1, 3600, false);
-  const pongTimeoutS = f.read('pongTimeoutS', 0.1, 600, false);
-  const minBackoffS = f.read('minBackoffS', 0.01, 3600, false);
-  const maxBackoffS = f.read('maxBackoffS', 0.01, 86_400, false);
-  const handshakeTimeoutS = f.read('handshakeTimeoutS', 0.1, 600, false);
-  const maxFrameKB = f.read('maxFrameKB', 1, 65_536);
+  const f = new SettingReader(raw, CLOUD_LINK_SETTINGS);
+  const keepAliveS = f.number('keepAliveS');
+  const pongTimeoutS = f.number('pongTimeoutS');
+  const minBackoffS = f.number('minBackoffS');
+  const maxBackoffS = f.number('maxBackoffS');
+  const handshakeTimeoutS = f.number('handshakeTimeoutS');
+  const maxFrameKB = f.number('maxFrameKB');
   const errors = f.errors;
   if (maxBackoffS < minBackoffS) errors.push({ field: 'maxBackoffS', message: `maxBackoffS (${maxBackoffS}) must not be below minBackoffS (${minBackoffS})` });
   const url = fieldText(raw.url, env.CLOUD_WS_URL || DEFAULT_CLOUD_URL);
   if (!/^wss?:\/\/[^\s]+$/.test(url)) errors.push({ field: 'url', message: `url must start with ws:// or wss://, got "${url}"` });
-  // Flows saved before this setting existed keep one message per ack.
-  const ackOutput = fieldText(raw.ackOutput, 'each');
-  if (ackOutput !== 'grouped' && ackOutput !== 'each')
-    errors.push({ field: 'ackOutput', message: `ackOutput must be "grouped" or "each", got "${String(raw.ackOutput)}"` });
+  // Flows saved before this setting existed keep one message per ack (the setting's default).
+  const ackOutput = f.choice('ackOutput');
   if (errors.length) return { settings: null, errors };
   return {
     settings: {
@@ -45,7 +45,7 @@ export function parseCloudLinkSettings(
       maxBackoffS,
       handshakeTimeoutS,
       maxFrameKB,
-      ackOutput: ackOutput as CloudLinkSettings['ackOutput'],
+      ackOutput,
     },
     errors,
   };

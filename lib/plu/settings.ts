@@ -1,5 +1,7 @@
 import * as path from 'node:path';
-import { fieldText, NumberFields, type FieldError } from '../util/config-fields';
+import type { FieldError } from '../util/config-fields';
+import { PLU_OUT_SETTINGS } from '../settings/node-fields';
+import { SettingReader } from '../settings/setting-reader';
 import { isSupportedEncoding } from '../dp401/weighing-line';
 import { parseTemplate, type FormatOptions } from './plu-format';
 
@@ -18,16 +20,16 @@ export function parsePluOutSettings(
   baseDir: string,
   env: NodeJS.ProcessEnv = process.env,
 ): { settings: PluOutSettings | null; errors: FieldError[] } {
-  const f = new NumberFields(raw, { debounceS: 2 });
-  const debounceMs = f.read('debounceS', 0, 3600, false) * 1000;
+  const f = new SettingReader(raw, PLU_OUT_SETTINGS);
+  const debounceMs = f.number('debounceS') * 1000;
   const errors = f.errors;
-  const encoding = fieldText(raw.encoding, 'windows-1254');
+  const encoding = f.text('encoding');
   if (!isSupportedEncoding(encoding)) errors.push({ field: 'encoding', message: `encoding "${encoding}" is not known (try windows-1254)` });
-  const template = parseTemplate(fieldText(raw.template, ''));
+  const template = parseTemplate(f.text('template'));
   if (template.error) errors.push({ field: 'template', message: `template: ${template.error}` });
-  const filename = fieldText(raw.filename, 'plu.txt');
+  const filename = f.text('filename');
   if (/[\\/]/.test(filename) || filename.startsWith('.')) errors.push({ field: 'filename', message: `filename "${filename}" must be a plain file name` });
-  const outputDir = path.resolve(baseDir, fieldText(raw.outputDir, env.PLU_OUTPUT_DIR || './generated'));
+  const outputDir = path.resolve(baseDir, f.text('outputDir', env.PLU_OUTPUT_DIR || PLU_OUT_SETTINGS.outputDir.default));
   if (errors.length) return { settings: null, errors };
   const format: FormatOptions = { encoding, truncateNames: raw.truncateNames === true || raw.truncateNames === 'true', template: template.fields };
   return { settings: { file: path.join(outputDir, filename), filename, debounceMs, format }, errors };

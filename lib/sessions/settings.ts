@@ -1,4 +1,6 @@
-import { NumberFields, type FieldError } from '../util/config-fields';
+import type { FieldError } from '../util/config-fields';
+import { SESSION_CACHE_SETTINGS } from '../settings/node-fields';
+import { SettingReader } from '../settings/setting-reader';
 
 export interface SessionCacheSettings {
   expiryHours: number;
@@ -10,8 +12,8 @@ export interface SessionCacheSettings {
 export const SHIFT_HOURS = 8;
 
 export function parseSessionCacheSettings(raw: object): { settings: SessionCacheSettings | null; errors: FieldError[] } {
-  const f = new NumberFields(raw, { expiryHours: 12, liveRate: 20 });
-  const expiryHours = f.read('expiryHours', 0.01, 24 * 30, false);
-  const liveRate = f.read('liveRate', 0, 1000, false);
+  const f = new SettingReader(raw, SESSION_CACHE_SETTINGS);
+  const expiryHours = f.number('expiryHours');
+  const liveRate = f.number('liveRate');
   return { settings: f.errors.length ? null : { expiryHours, liveRate }, errors: f.errors };
 }

@@ -1,4 +1,6 @@
-import { NumberFields, type FieldError } from '../util/config-fields';
+import type { FieldError } from '../util/config-fields';
+import { EVENT_STORE_SETTINGS } from '../settings/node-fields';
+import { SettingReader } from '../settings/setting-reader';
 
 /** event-store's settings as typed in the editor (numbers of seconds, minutes, MiB). */
 export interface EventStoreSettings {
@@ -11,26 +13,27 @@ export interface EventStoreSettings {
   statusIntervalS: number;
 }
 
+/** The defaults, from the one source of each setting (lib/settings/node-fields.ts). */
 export const EVENT_STORE_DEFAULTS: EventStoreSettings = {
-  batchSize: 100,
-  window: 1000,
-  ackTimeoutS: 30,
-  retentionDays: 30,
-  minFreeDiskMB: 500,
-  maxPendingAgeMin: 60,
-  statusIntervalS: 10,
+  batchSize: EVENT_STORE_SETTINGS.batchSize.default,
+  window: EVENT_STORE_SETTINGS.window.default,
+  ackTimeoutS: EVENT_STORE_SETTINGS.ackTimeoutS.default,
+  retentionDays: EVENT_STORE_SETTINGS.retentionDays.default,
+  minFreeDiskMB: EVENT_STORE_SETTINGS.minFreeDiskMB.default,
+  maxPendingAgeMin: EVENT_STORE_SETTINGS.maxPendingAgeMin.default,
+  statusIntervalS: EVENT_STORE_SETTINGS.statusIntervalS.default,
 };
 
 export function parseEventStoreSettings(raw: object): { settings: EventStoreSettings | null; errors: FieldError[] } {
-  const f = new NumberFields(raw, { ...EVENT_STORE_DEFAULTS });
+  const f = new SettingReader(raw, EVENT_STORE_SETTINGS);
   const settings: EventStoreSettings = {
-    batchSize: f.read('batchSize', 1, 10_000),
-    window: f.read('window', 1, 100_000),
-    ackTimeoutS: f.read('ackTimeoutS', 0.1, 86_400, false),
-    retentionDays: f.read('retentionDays', 1, 3650, false),
-    minFreeDiskMB: f.read('minFreeDiskMB', 0, 10_000_000, false),
-    maxPendingAgeMin: f.read('maxPendingAgeMin', 1, 525_600, false),
-    statusIntervalS: f.read('statusIntervalS', 1, 3600, false),
+    batchSize: f.number('batchSize'),
+    window: f.number('window'),
+    ackTimeoutS: f.number('ackTimeoutS'),
+    retentionDays: f.number('retentionDays'),
+    minFreeDiskMB: f.number('minFreeDiskMB'),
+    maxPendingAgeMin: f.number('maxPendingAgeMin'),
+    statusIntervalS: f.number('statusIntervalS'),
   };
   return { settings: f.errors.length ? null : settings, errors: f.errors };
 }
