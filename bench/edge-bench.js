@@ -437,7 +437,9 @@ async function main() {
   const red = (redProcess = spawn(
     process.execPath,
     [
-      ...(process.env.BENCH_NODE_ARGS || '').split(' ').filter(Boolean),
+      // Node's flags as `npm start` and the image give them (package.json config.nodeArgs),
+      // unless BENCH_NODE_ARGS says otherwise (BENCH_NODE_ARGS=" " for none).
+      ...(process.env.BENCH_NODE_ARGS ?? require('../package.json').config.nodeArgs).split(' ').filter(Boolean),
       require.resolve('node-red/red.js'),
       '--settings',
       path.join(root, 'dist', 'settings.js'),

@@ -7,6 +7,9 @@ const { spawn } = require('node:child_process');
 
 const settingsFile = path.resolve(__dirname, '..', 'dist', 'settings.js');
 const red = require.resolve('node-red/red.js');
-const child = spawn(process.execPath, [red, '--settings', settingsFile, ...process.argv.slice(2)], { stdio: 'inherit' });
+// Node's own flags (package.json config.nodeArgs): the heap capped as Node-RED advises for
+// Raspberry Pi class gateways, which also keeps memory bounded when scales outpace the disk.
+const nodeArgs = require('../package.json').config.nodeArgs.split(' ').filter(Boolean);
+const child = spawn(process.execPath, [...nodeArgs, red, '--settings', settingsFile, ...process.argv.slice(2)], { stdio: 'inherit' });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -47,8 +47,11 @@ describe('the Dockerfile (no Docker engine here: its steps are run as the README
     dirs.cleanup();
   });
 
-  it('has the same build steps as the README', () => {
+  it('has the same build steps as the README, and runs Node-RED with the Node flags npm start gives', () => {
     assert.deepEqual(dockerBuildStage().runs, readmeSteps());
+    const cmd = /^CMD (\[.*\])$/m.exec(fs.readFileSync(path.join(projectRoot, 'Dockerfile'), 'utf8'));
+    const nodeArgs = (JSON.parse(fs.readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { config: { nodeArgs: string } }).config.nodeArgs;
+    assert.deepEqual((JSON.parse(cmd![1]) as string[]).slice(0, 2), ['node', ...nodeArgs.split(' ')]);
   });
 
   it('builds a working gateway when its steps run in a fresh copy, and its HEALTHCHECK passes', async () => {
