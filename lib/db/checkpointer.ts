@@ -57,6 +57,8 @@ export class Checkpointer extends EventEmitter<CheckpointerEvents> {
   private worker: Worker | null = null;
   private readonly timer: NodeJS.Timeout;
   private shmFd: number | null = null;
+  /** The wal-index header, read into the same buffer each time. */
+  private readonly header = Buffer.alloc(100);
   private running = false;
   private commits = 0;
   private commitsAtStart = 0;
@@ -124,7 +126,7 @@ export class Checkpointer extends EventEmitter<CheckpointerEvents> {
   frames(): { log: number; backfilled: number } | null {
     try {
       if (this.shmFd === null) this.shmFd = fs.openSync(`${this.db.name}-shm`, 'r');
-      const b = Buffer.alloc(100);
+      const b = this.header;
       if (fs.readSync(this.shmFd, b, 0, 100, 0) < 100) return null;
       const le = os.endianness() === 'LE';
       const u32 = (at: number): number => (le ? b.readUInt32LE(at) : b.readUInt32BE(at));

@@ -59,13 +59,11 @@ export class EventLog {
   /** writeGroup's transaction, made once (better-sqlite3 builds a wrapper per db.transaction call). */
   private readonly writeTx: (events: StorableEvent[], now: number) => Array<number | null>;
   private readonly settleTx: () => void;
-  /** Ids of rows stored after `idsThrough`: not in event_ids yet. */
+  /** Ids of rows stored since the last settle (the `ids_through` mark): not in event_ids yet. */
   private readonly recentIds = new Map<string, number>();
   /** Acks not written yet, by seq. */
   private readonly acked = new Map<number, BufferedAck>();
   private ackedFrom = { pending: 0, failed: 0 };
-  /** Every row up to this seq has its id in event_ids. */
-  private idsThrough: number;
   /** No row below this seq is pending in the table. */
   private pendingFrom: number;
   /** Rows pending / synced in the table (the acks not written yet are not counted here). */
@@ -126,16 +124,15 @@ export class EventLog {
     };
     this.lastSeq = (this.stmt.seqRange.get() as { hi: number | null }).hi ?? 0;
     // Rows stored after the last settle (a crash, a power cut) have their ids put in event_ids now.
-    this.idsThrough = Number(this.stmt.mark.get('ids_through') ?? 0);
+    const idsThrough = Number(this.stmt.mark.get('ids_through') ?? 0);
     this.pendingFrom = Number(this.stmt.mark.get('pending_from') ?? 0);
-    if (this.lastSeq > this.idsThrough) {
+    if (this.lastSeq > idsThrough) {
       withoutFsync(db, () =>
         db.transaction(() => {
-          this.stmt.catchUpIds.run(this.idsThrough);
+          this.stmt.catchUpIds.run(idsThrough);
           this.stmt.setMark.run('ids_through', this.lastSeq);
         })(),
       );
-      this.idsThrough = this.lastSeq;
     }
     this.tablePending = Number(this.stmt.countPendingFrom.get(this.pendingFrom));
     this.tableSynced = Number(this.stmt.mark.get('synced') ?? 0);
@@ -151,7 +148,6 @@ export class EventLog {
         added.set(e.localEventId, seq);
         seqs.push(seq);
       }
-      // Only once the transaction is through: a rollback leaves no id behind.
       return seqs;
     });
     this.settleTx = db.transaction(() => {
@@ -187,6 +183,7 @@ export class EventLog {
    */
   writeGroup(events: StorableEvent[], now: number, waitForDisk = true, mono = now): Array<number | null> {
     const seqs = waitForDisk ? this.writeTx(events, now) : withoutFsync(this.db, () => this.writeTx(events, now));
+    // Only once the transaction is through: a rollback leaves no id behind.
     events.forEach((e, i) => {
       const seq = seqs[i];
       if (seq === null) return;
@@ -281,7 +278,6 @@ export class EventLog {
     this.acked.clear();
     this.ackedFrom = { pending: 0, failed: 0 };
     this.recentIds.clear();
-    this.idsThrough = this.lastSeq;
     this.bufferedSince = null;
   }
 

@@ -18,12 +18,6 @@ export interface StorableEvent extends EventPayload {
   [field: string]: unknown;
 }
 
-/** An ack to write: the Cloud has the event (as cloudEventId, when it said). */
-export interface AckWrite {
-  localEventId: string;
-  cloudEventId: string | null;
-}
-
 /** 'synced' when this write marked it, 'already' when it was synced before, 'unknown' when no such event. */
 export type AckResult = 'synced' | 'already' | 'unknown';
 
