@@ -35,7 +35,8 @@
 //   (10 per sweep step), --backlog B (100000), --overload-rate (4x the closed loop's stored/s,
 //   40000 when the closed loop is not run), --overload-seconds (60), --flood-clients (40),
 //   --flood-seconds (40), --only idle,plant,steady,sweep,closed,backlog,overload,flood (default:
-//   all of them, in that order), --json FILE (the figures as JSON).
+//   all of them, in that order), --json FILE (the figures as JSON), --keep (keep Node-RED's user
+//   directory and database for a look afterwards).
 'use strict';
 const fs = require('node:fs');
 const os = require('node:os');
@@ -64,6 +65,7 @@ const { values: a } = parseArgs({
     'flood-seconds': { type: 'string', default: '40' },
     only: { type: 'string', default: ALL_PHASES.join(',') },
     json: { type: 'string' },
+    keep: { type: 'boolean', default: false },
   },
 });
 const SCALES = Number(a.scales);
@@ -285,10 +287,16 @@ async function bytesPerWeighing(port, pid, arrivals, { n, rate, seconds, net0, h
   };
 }
 
-/** Samples a process's VmRSS every 250 ms; `stop()` gives start, peak (of the samples) and end in MiB. */
-function rssSampler(pid) {
+/**
+ * Samples a process's VmRSS every 250 ms; `stop()` gives start, peak (of the samples) and end in
+ * MiB. With Node-RED's HTTP port it also reads the process's memory from /metrics every second
+ * and gives the largest JavaScript heap (used and reserved) and external memory seen, in MiB:
+ * what of the resident memory is V8's.
+ */
+function rssSampler(pid, httpPort) {
   const start = rssMiB(pid).rss;
   let peak = start;
+  const heap = { usedMiB: 0, totalMiB: 0, externalMiB: 0 };
   const timer = setInterval(() => {
     try {
       peak = Math.max(peak, rssMiB(pid).rss);
@@ -296,14 +304,27 @@ function rssSampler(pid) {
       // the process is gone; stop() reports what was seen
     }
   }, 250);
+  const scrape = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+    const mib = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0) / 1048576;
+    heap.usedMiB = Math.max(heap.usedMiB, mib('nodejs_heap_size_used_bytes'));
+    heap.totalMiB = Math.max(heap.totalMiB, mib('nodejs_heap_size_total_bytes'));
+    heap.externalMiB = Math.max(heap.externalMiB, mib('nodejs_external_memory_bytes'));
+  };
+  const heapTimer = httpPort ? setInterval(() => scrape().catch(() => {}), 1000) : null;
   return {
     stop() {
       clearInterval(timer);
+      if (heapTimer) clearInterval(heapTimer);
       const end = rssMiB(pid).rss;
-      return { start, peak: Math.max(peak, end), end };
+      return { start, peak: Math.max(peak, end), end, heap: httpPort ? heap : undefined };
     },
   };
 }
+
+/** The largest heap figures a sampler saw, for a report line. */
+const heapText = (mem, f) =>
+  mem.heap ? `; largest seen: JavaScript heap used ${f(mem.heap.usedMiB)}, reserved ${f(mem.heap.totalMiB)}, external ${f(mem.heap.externalMiB)}` : '';
 
 const OVERLOAD_NET0 = 3_000_000;
 
@@ -626,7 +647,7 @@ async function main() {
     const rate = a['overload-rate'] ? Number(a['overload-rate']) : capacity ? Math.round(4 * capacity) : 40000;
     log(`overload: ${rate}/s offered for ${OVERLOAD_SECONDS} s`);
     await sleep(2000);
-    const rss = rssSampler(red.pid);
+    const rss = rssSampler(red.pid, httpPort);
     const run = await overload(tcpPort, SCALES, rate, OVERLOAD_SECONDS);
     const offerEnd = rssMiB(red.pid).rss;
     // The offer is over: let the gateway take what the sockets still hold (the kernel's buffers hold
@@ -671,13 +692,14 @@ async function main() {
       atCloud,
       okdNotStored,
       rssMiB: { start: mem.start, peak: mem.peak, atOfferEnd: offerEnd, end: mem.end, growth: mem.peak - mem.start },
+      heapMiB: mem.heap,
     };
     result.overload = o;
     report(
       `overload: ${rate}/s asked for ${f(run.seconds)} s, ${o.offered} offered (${f(o.offeredPerSecond)}/s taken by the sockets), ${oks} OK'd, ${stored} stored, ${atCloud} at the Cloud; OK'd not stored: ${okdNotStored}${okdNotStored ? ' (WRONG)' : ''}`,
     );
     report(
-      `overload: Node-RED RSS MiB start ${f(mem.start)}, peak ${f(mem.peak)} (+${f(mem.peak - mem.start)}), at the end of the offer ${f(offerEnd)}, end ${f(mem.end)}`,
+      `overload: Node-RED RSS MiB start ${f(mem.start)}, peak ${f(mem.peak)} (+${f(mem.peak - mem.start)}), at the end of the offer ${f(offerEnd)}, end ${f(mem.end)}${heapText(mem, f)}`,
     );
   }
 
@@ -717,7 +739,8 @@ async function main() {
   red.kill('SIGTERM');
   await new Promise((r) => red.once('exit', r));
   await cloud.stop();
-  fs.rmSync(userDir, { recursive: true, force: true });
+  if (a.keep) report(`kept the user directory: ${userDir}`);
+  else fs.rmSync(userDir, { recursive: true, force: true });
 
   const r = result.nodeRedRssMiB;
   report(

@@ -433,5 +433,21 @@ export function edgeMetrics(): MetricFamily[] {
       'Reconnect attempts since the link was last up',
       links.map((l) => ({ labels: node(l), value: l.part.currentStatus.attempt })),
     ),
+    ...processMetrics(),
+  ];
+}
+
+/**
+ * The Node-RED process's memory, under the names Prometheus' Node.js clients use, so a gateway
+ * that slowly fills its RAM shows it, and how much of it is JavaScript heap.
+ */
+function processMetrics(): MetricFamily[] {
+  const m = process.memoryUsage();
+  const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, type: 'gauge', help, unit: 'bytes', samples: [{ value }] });
+  return [
+    gauge('process_resident_memory_bytes', 'Resident memory of the Node-RED process', m.rss),
+    gauge('nodejs_heap_size_total_bytes', 'JavaScript heap reserved', m.heapTotal),
+    gauge('nodejs_heap_size_used_bytes', 'JavaScript heap in use', m.heapUsed),
+    gauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript (buffers among them)', m.external),
   ];
 }

@@ -191,6 +191,9 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     assert.equal(value('carnitrack_cloud_connected'), 1);
     assert.equal(value('carnitrack_scale_listener_up'), 1);
     assert.ok(value('carnitrack_ack_latency_seconds_count') >= 6);
+    // The process's memory, so a gateway slowly filling its RAM shows it.
+    assert.ok(value('process_resident_memory_bytes') > value('nodejs_heap_size_used_bytes'));
+    assert.ok(value('nodejs_heap_size_used_bytes') > 1024 * 1024);
     assert.match(text, /^# TYPE carnitrack_events_stored counter$/m);
     assert.match(text, /^carnitrack_events_stored_total\{node="[^"]+",node_id="[0-9a-f]+"\} \d+$/m);
   });
