@@ -33,4 +33,4 @@ VOLUME ["/data"]
 EXPOSE 1880 3001
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.HTTP_PORT||1880)+'/carnitrack/health').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "--max-old-space-size=256", "node_modules/node-red/red.js", "--settings", "/opt/edge/settings.js"]
+CMD ["node", "--max-old-space-size=256", "--max-semi-space-size=8", "node_modules/node-red/red.js", "--settings", "/opt/edge/settings.js"]

@@ -8,7 +8,8 @@ const { spawn } = require('node:child_process');
 const settingsFile = path.resolve(__dirname, '..', 'dist', 'settings.js');
 const red = require.resolve('node-red/red.js');
 // Node's own flags (package.json config.nodeArgs): the heap capped as Node-RED advises for
-// Raspberry Pi class gateways, which also keeps memory bounded when scales outpace the disk.
+// Raspberry Pi class gateways, and V8's young generation at 8 MiB a half instead of 16, which
+// keep memory bounded when scales outpace the disk (README, "Installing from the palette").
 const nodeArgs = require('../package.json').config.nodeArgs.split(' ').filter(Boolean);
 const child = spawn(process.execPath, [...nodeArgs, red, '--settings', settingsFile, ...process.argv.slice(2)], { stdio: 'inherit' });
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));

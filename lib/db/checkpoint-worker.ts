@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
+import { PAGE_CACHE_KIB } from './database';
 
 /**
  * The Checkpointer's thread (see checkpointer.ts): a connection of its own to the database,
@@ -27,6 +28,7 @@ parentPort?.on('message', (req: CheckpointRequest) => {
       // too for checkpoints; FULL says it whatever the main connection's durability is).
       db.pragma('synchronous = FULL');
       db.pragma('wal_autocheckpoint = 0');
+      db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     }
     const [r] = db.pragma('wal_checkpoint(PASSIVE)') as Array<{ busy: number; log: number; checkpointed: number }>;
     parentPort?.postMessage({ id: req.id, busy: r.busy, log: r.log, checkpointed: r.checkpointed } satisfies CheckpointReply);

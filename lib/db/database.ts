@@ -6,6 +6,13 @@ export type SqliteDatabase = Database.Database;
 
 /** Bytes the WAL file is cut back to when it starts over (journal_size_limit). */
 export const WAL_SIZE_LIMIT = 16 * 2 ** 20;
+/**
+ * Each connection's page cache, in KiB (SQLite's own default). better-sqlite3 builds SQLite
+ * with 16 MB, which a busy store fills with pages it will not read again (weighings are
+ * appended and read back once, at the tail): 14 MiB more resident memory for nothing on a
+ * small gateway.
+ */
+export const PAGE_CACHE_KIB = 2000;
 
 /** `full`: every commit survives a power cut (the default: power cuts are normal in plants). */
 export type Durability = 'full' | 'normal';
@@ -236,6 +243,7 @@ export function openDatabase(file: string, durability: Durability = 'full', must
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma('foreign_keys = OFF');
+    db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     // SQLite's automatic checkpoint runs inside a commit, on the event loop, with fsyncs of
     // its own: the event store turns it off and runs them on a worker thread instead (see
     // lib/db/checkpointer.ts). The WAL file is cut back to 16 MiB when it starts over.

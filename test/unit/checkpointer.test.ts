@@ -1,7 +1,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
+import { openDatabase, PAGE_CACHE_KIB, type SqliteDatabase } from '../../lib/db/database';
 import { Checkpointer } from '../../lib/db/checkpointer';
 import { StoreService } from '../../lib/store/store-service';
 import { storeOptions, taggedEvent, tempDirs } from '../helpers/temp';
@@ -33,6 +33,11 @@ describe('Checkpointer: checkpoints on a worker thread, never inside a commit (r
     );
     for (let i = 0; i < n; i++) upsert.run(written % 50, ++written);
   };
+
+  it('keeps each connection’s page cache at SQLite’s 2 MB, not the 16 MB better-sqlite3 builds in (resident memory of a busy store)', () => {
+    assert.equal(db.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB);
+    assert.ok(PAGE_CACHE_KIB <= 2048, `${PAGE_CACHE_KIB} KiB`);
+  });
 
   it('turns SQLite’s automatic checkpoint off while it runs, and gives it back when the last user detaches', () => {
     const c = Checkpointer.attach(db);
