@@ -605,6 +605,7 @@ async function main() {
     await cloud.stop();
     await sleep(1000);
     const beforeCapture = rssMiB(red.pid);
+    const captureMem = rssSampler(red.pid, httpPort);
     const before = counter.ok;
     const perScale = Math.ceil(BACKLOG / SCALES);
     const counts = new Array(SCALES).fill(0);
@@ -614,6 +615,8 @@ async function main() {
     const captureS = (Date.now() - tCapture) / 1000;
     await sleep(2000);
     const afterCapture = rssMiB(red.pid);
+    const capturePeak = captureMem.stop();
+    const drainMem = rssSampler(red.pid, httpPort);
     const atCloudBefore = cloud.events.size;
     log(`captured ${captured}; Cloud back`);
     cloud = new ReferenceCloud({ port: cloudPort, apiKeys: ['bench'], path: '/edge' });
@@ -624,6 +627,8 @@ async function main() {
     const reconnectS = (Date.now() - tBack) / 1000;
     while (cloud.events.size < captured && Date.now() - tBack < 600000) await sleep(50);
     const drainS = (Date.now() - tBack) / 1000;
+    const drainPeak = drainMem.stop();
+    const idleRss = result.nodeRedRssMiB.idle;
     const backlog = {
       captured,
       capturePerSecond: captured / captureS,
@@ -632,6 +637,8 @@ async function main() {
       drainSecondsAfterCloudBack: drainS,
       rssGrowthMiB: afterCapture.rss - beforeCapture.rss,
       rssGrowthPer100kMiB: ((afterCapture.rss - beforeCapture.rss) / captured) * 100000,
+      rssMiB: { idle: idleRss, beforeCapture: beforeCapture.rss, capturePeak: capturePeak.peak, afterCapture: afterCapture.rss, drainPeak: drainPeak.peak },
+      peakAboveIdleMiB: Math.max(capturePeak.peak, drainPeak.peak) - idleRss,
     };
     void atCloudBefore;
     result.backlog = backlog;
@@ -639,6 +646,9 @@ async function main() {
     result.nodeRedRssMiB.afterBacklog = afterCapture.rss;
     report(
       `backlog: ${captured} captured at ${f(backlog.capturePerSecond)}/s with the Cloud down; Cloud back: link up after ${f(reconnectS)} s, all ${backlog.delivered} delivered ${f(drainS)} s after it came back`,
+    );
+    report(
+      `backlog: Node-RED RSS MiB idle ${f(idleRss)}, capture ${f(beforeCapture.rss)} -> ${f(afterCapture.rss)} (peak ${f(capturePeak.peak)}), drain peak ${f(drainPeak.peak)}: peak ${f(backlog.peakAboveIdleMiB)} above idle${heapText(drainPeak, f)}`,
     );
   }
 
