@@ -8,6 +8,7 @@ import { runInSteps } from '../../lib/util/steps';
 import { CSV_HEADER, MAX_CSV_ROWS, csvLine, csvRange } from '../../lib/store/csv-export';
 import * as path from 'node:path';
 import { formatOpenMetrics, OPENMETRICS_CONTENT_TYPE, type MetricFamily, type Sample } from '../../lib/metrics/openmetrics';
+import { processMetrics } from '../../lib/metrics/process-metrics';
 
 /**
  * Read-only admin views over HTTP, on Node-RED's admin app so they share its login:
@@ -434,20 +435,5 @@ export function edgeMetrics(): MetricFamily[] {
       links.map((l) => ({ labels: node(l), value: l.part.currentStatus.attempt })),
     ),
     ...processMetrics(),
-  ];
-}
-
-/**
- * The Node-RED process's memory, under the names Prometheus' Node.js clients use, so a gateway
- * that slowly fills its RAM shows it, and how much of it is JavaScript heap.
- */
-function processMetrics(): MetricFamily[] {
-  const m = process.memoryUsage();
-  const gauge = (name: string, help: string, value: number): MetricFamily => ({ name, type: 'gauge', help, unit: 'bytes', samples: [{ value }] });
-  return [
-    gauge('process_resident_memory_bytes', 'Resident memory of the Node-RED process', m.rss),
-    gauge('nodejs_heap_size_total_bytes', 'JavaScript heap reserved', m.heapTotal),
-    gauge('nodejs_heap_size_used_bytes', 'JavaScript heap in use', m.heapUsed),
-    gauge('nodejs_external_memory_bytes', 'Memory of C++ objects bound to JavaScript (buffers among them)', m.external),
   ];
 }

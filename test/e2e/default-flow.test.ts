@@ -194,6 +194,10 @@ describe('npm start: the default flow in a real Node-RED with the reference Clou
     // The process's memory, so a gateway slowly filling its RAM shows it.
     assert.ok(value('process_resident_memory_bytes') > value('nodejs_heap_size_used_bytes'));
     assert.ok(value('nodejs_heap_size_used_bytes') > 1024 * 1024);
+    // From the second scrape on, how late the event loop ran since the one before.
+    const again = await (await fetch(url('/metrics'), { headers: { Authorization: `Bearer ${await token()}` } })).text();
+    const lag = /^nodejs_eventloop_lag_p99_seconds (\S+)$/m.exec(again);
+    assert.ok(lag && Number(lag[1]) > 0 && Number(lag[1]) < 10, again);
     assert.match(text, /^# TYPE carnitrack_events_stored counter$/m);
     assert.match(text, /^carnitrack_events_stored_total\{node="[^"]+",node_id="[0-9a-f]+"\} \d+$/m);
   });
