@@ -296,7 +296,7 @@ async function bytesPerWeighing(port, pid, arrivals, { n, rate, seconds, net0, h
 function rssSampler(pid, httpPort) {
   const start = rssMiB(pid).rss;
   let peak = start;
-  const heap = { usedMiB: 0, totalMiB: 0, externalMiB: 0 };
+  const heap = { usedMiB: 0, totalMiB: 0, externalMiB: 0, loopP99Ms: 0, loopMaxMs: 0 };
   const timer = setInterval(() => {
     try {
       peak = Math.max(peak, rssMiB(pid).rss);
@@ -310,6 +310,9 @@ function rssSampler(pid, httpPort) {
     heap.usedMiB = Math.max(heap.usedMiB, mib('nodejs_heap_size_used_bytes'));
     heap.totalMiB = Math.max(heap.totalMiB, mib('nodejs_heap_size_total_bytes'));
     heap.externalMiB = Math.max(heap.externalMiB, mib('nodejs_external_memory_bytes'));
+    const ms = (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0) * 1000;
+    heap.loopP99Ms = Math.max(heap.loopP99Ms, ms('nodejs_eventloop_lag_p99_seconds'));
+    heap.loopMaxMs = Math.max(heap.loopMaxMs, ms('nodejs_eventloop_lag_max_seconds'));
   };
   const heapTimer = httpPort ? setInterval(() => scrape().catch(() => {}), 1000) : null;
   return {
@@ -536,9 +539,12 @@ async function main() {
   if (PHASES.has('steady')) {
     const seconds = Number(a['steady-seconds']);
     log(`1,000 weighings a second from ${SCALES} scales for ${seconds} s`);
+    const sampler = rssSampler(red.pid, httpPort);
     const p = (result.steady = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: SCALES, rate: 1000, seconds, net0: 15000 }));
+    const loop = sampler.stop().heap;
+    p.eventLoopDelayMs = { worstSecondP99: loop.loopP99Ms, max: loop.loopMaxMs };
     report(
-      `1,000/s: ${p.sent} weighings from ${SCALES} scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${f(p.bytesWritten / p.seconds / 2 ** 20)} MiB/s); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}, max ${f(p.cloudLatencyMs.max)}`,
+      `1,000/s: ${p.sent} weighings from ${SCALES} scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${f(p.bytesWritten / p.seconds / 2 ** 20)} MiB/s); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}, max ${f(p.cloudLatencyMs.max)}; Node-RED's event-loop delay (10 ms sampling included) p99 of the worst second ${f(loop.loopP99Ms)} ms, max ${f(loop.loopMaxMs)} ms`,
     );
   }
 

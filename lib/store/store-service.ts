@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { isDiskFault, type SqliteDatabase } from '../db/database';
 import { WalSync, type Fsync } from '../db/wal-sync';
 import { Checkpointer, type CheckpointerOptions } from '../db/checkpointer';
-import { EventLog, SETTLE_AGE_MS, SETTLE_ENTRIES, validateStorableEvent, type PendingRow, type StorableEvent } from './event-log';
+import { EventLog, SETTLE_AGE_MS, SETTLE_ENTRIES, SETTLE_STEP, validateStorableEvent, type PendingRow, type StorableEvent } from './event-log';
 import { Outbox } from './outbox';
 import { OfflineBatches, type OfflineBatch } from '../batches/offline-batches';
 import { asRecord, batchAnnouncementFrom, eventAckFrom, eventRejectedFrom } from '../protocol/flow-input';
@@ -347,21 +347,37 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       this.settleTimer = setTimeout(() => this.settleDue(), Math.max(1, Math.min(waitQuiet, waitAge)));
       return;
     }
-    if (this.checkpointer?.holding) return; // written after the release
-    this.settleNow();
+    this.settleSteps();
   }
 
-  /** Writes the bookkeeping now; a failure is reported and it is tried again later. */
-  settleNow(): void {
+  /**
+   * Writes the bookkeeping a step (SETTLE_STEP acks and ids) per event-loop turn, so the scales'
+   * OKs never wait long behind it, until less than a step is left; that rest waits for the next
+   * settle.
+   */
+  private settleSteps(): void {
+    this.settleTimer = null;
+    if (this.closed || this.faulted) return;
+    if (this.checkpointer?.holding) return; // written after the release
+    if (!this.settleNow(SETTLE_STEP)) return;
+    const { entries } = this.log.buffered;
+    if (entries >= SETTLE_STEP) this.settleTimer = setTimeout(() => this.settleSteps(), 0);
+    else if (entries > 0) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
+  }
+
+  /** Writes the bookkeeping now (all of it, or a step); a failure is reported and it is tried again later. */
+  settleNow(step = Infinity): boolean {
     try {
-      this.log.settle();
+      this.log.settle(step);
       this.checkpointer?.noteCommit();
+      return true;
     } catch (err) {
       if (isDiskFault(err) || !this.db.open) this.report(err, 'writing acks');
       else {
         this.emit('warning', `acks not written yet: ${(err as Error).message}; tried again`);
         if (!this.settleTimer && !this.closed) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
       }
+      return false;
     }
   }
 

@@ -116,6 +116,43 @@ describe('EventLog (the events table) on a real SQLite file', () => {
     assert.equal(store.counts().pending, 2);
   });
 
+  it('a settle in steps writes the oldest acks and ids first; a crash between steps loses no id and counts right', () => {
+    const events = Array.from({ length: 10 }, () => taggedEvent());
+    store.insertMany(events.slice(0, 5), 0);
+    store.insertMany(events.slice(5), 1);
+    events.slice(0, 6).forEach((e, i) => assert.equal(store.markSynced(e.localEventId, `c-${i}`, 2), 'synced'));
+    store.settle(4); // four acks and four ids; the rest waits
+    assert.deepEqual(store.buffered.entries, 2 + 6);
+    const other = new Database(db.name, { readonly: true });
+    try {
+      const synced = other.prepare(`SELECT local_event_id AS id FROM events WHERE sync_state = 'synced' ORDER BY seq`).pluck().all();
+      assert.deepEqual(
+        synced,
+        events.slice(0, 4).map((e) => e.localEventId),
+        'the oldest four acks',
+      );
+      assert.equal(other.prepare('SELECT COUNT(*) FROM event_ids').pluck().get(), 4, 'the oldest four ids');
+    } finally {
+      other.close();
+    }
+    // A crash before the next step.
+    const file = db.name;
+    db.close();
+    db = openDatabase(file);
+    store = new EventLog(db);
+    assert.deepEqual({ ...store.counts(), oldestPendingStoredAt: null }, { pending: 6, failed: 0, synced: 4, oldestPendingStoredAt: null });
+    assert.deepEqual(
+      store.pendingPage(0, 20).map((r) => r.localEventId),
+      events.slice(4).map((e) => e.localEventId),
+      'the acks not written go again',
+    );
+    assert.deepEqual(
+      store.insertMany(events, 3),
+      events.map(() => false),
+      'every id is known: four from event_ids, six read back from the table',
+    );
+  });
+
   it('keeps acks in memory until settled, then writes them without an fsync; weighings after them are still committed FULL', () => {
     const [a, b, c] = [taggedEvent(), taggedEvent(), taggedEvent()];
     store.insertMany([a, b], 0);

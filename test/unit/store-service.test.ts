@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import Database from 'better-sqlite3';
 import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
 import { StoreService, type CloudMessage } from '../../lib/store/store-service';
+import { SETTLE_STEP } from '../../lib/store/event-log';
 import { tempDirs, taggedEvent, storeOptions } from '../helpers/temp';
 
 describe('StoreService', () => {
@@ -184,6 +185,43 @@ describe('StoreService acks: grouped, and never lost on close', () => {
     }
     svc.close();
     db.close();
+  });
+
+  it('writes many acks in steps of SETTLE_STEP, a step per event-loop turn, and weighings are stored between the steps', async () => {
+    const file = path.join(dir, 'site.db');
+    const db = openDatabase(file);
+    const n = 3 * SETTLE_STEP;
+    const { svc, ids } = await connectedWith(db, n);
+    const check = new Database(file, { readonly: true });
+    const synced = (): number => (check.prepare(`SELECT COUNT(*) AS n FROM events WHERE sync_state = 'synced'`).get() as { n: number }).n;
+    const order: string[] = [];
+    const writtenAtStep: number[] = [];
+    const settle = svc.log.settle.bind(svc.log);
+    let late: Promise<boolean> | null = null;
+    svc.log.settle = (step?: number) => {
+      settle(step);
+      order.push('settle');
+      writtenAtStep.push(synced());
+      // A weighing comes while the settle is under way: it must not wait for the last step.
+      late ??= svc.submit(taggedEvent());
+    };
+    const writeGroup = svc.log.writeGroup.bind(svc.log);
+    svc.log.writeGroup = (...args) => {
+      order.push('weighing');
+      return writeGroup(...args);
+    };
+    try {
+      for (const id of ids) svc.ack({ localEventId: id, status: 'accepted' });
+      for (let i = 0; i < 250 && synced() < n; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.deepEqual(writtenAtStep, [SETTLE_STEP, 2 * SETTLE_STEP, n], 'one step at a time');
+      assert.equal(await late, true);
+      assert.ok(order.indexOf('weighing') < order.lastIndexOf('settle'), `the weighing was stored between the steps: ${order.join(' ')}`);
+      assert.equal(svc.log.counts().synced, n);
+    } finally {
+      check.close();
+      svc.close();
+      db.close();
+    }
   });
 
   it('still counts and writes the acks when the weighings that come with them cannot be stored', async () => {
