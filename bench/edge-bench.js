@@ -242,14 +242,20 @@ function frameFloor(dir) {
   const fd = fs.openSync(file, 'w');
   const frame = Buffer.alloc(4120, 1);
   const before = writeBytes(process.pid);
+  const ms = [];
   for (let k = 0; k < 200; k++) {
     fs.writeSync(fd, frame, 0, frame.length, 32 + k * frame.length);
+    const t = process.hrtime.bigint();
     fs.fsyncSync(fd);
+    ms.push(Number(process.hrtime.bigint() - t) / 1e6);
   }
   const perFrame = (writeBytes(process.pid) - before) / 200;
   fs.closeSync(fd);
   fs.rmSync(file);
-  return perFrame;
+  // How long the disk takes to make a frame durable: every OK waits for one such fsync, so the
+  // weigh -> Cloud tail cannot be shorter than this one's.
+  ms.sort((x, y) => x - y);
+  return { perFrame, fsyncMs: { p50: pct(ms, 50), p99: pct(ms, 99), max: ms[ms.length - 1] } };
 }
 
 /** Waits (at most `maxMs`) until every weighing in `sentAt` reached the Cloud; returns the latencies, sorted, in ms. */
@@ -529,8 +535,12 @@ async function main() {
     const seconds = Number(a['plant-seconds']);
     log(`plant rate: 20 scales, 2 weighings a second, heartbeats, ${seconds} s`);
     const p = (result.plant = await bytesPerWeighing(tcpPort, red.pid, arrivals, { n: 20, rate: 2, seconds, net0: 10000, heartbeatMs: 30000 }));
-    p.floorPerFsyncedFrame = frameFloor(userDir);
-    report(`plant rate: floor here: one fsynced WAL frame (4,120 bytes) counts ${f(p.floorPerFsyncedFrame)} bytes in write_bytes`);
+    const floor = frameFloor(userDir);
+    p.floorPerFsyncedFrame = floor.perFrame;
+    p.fsyncMs = floor.fsyncMs;
+    report(
+      `plant rate: floor here: one fsynced WAL frame (4,120 bytes) counts ${f(floor.perFrame)} bytes in write_bytes; its fsync takes p50 ${f(floor.fsyncMs.p50)} ms, p99 ${f(floor.fsyncMs.p99)} ms, max ${f(floor.fsyncMs.max)} ms on this disk`,
+    );
     report(
       `plant rate: ${p.sent} weighings from 20 scales in ${f(p.seconds)} s, ${p.arrived} at the Cloud: ${f(p.bytesPerWeighing)} bytes written per weighing (${p.bytesWritten} in all); weigh -> Cloud ms p50 ${f(p.cloudLatencyMs.p50)}, p99 ${f(p.cloudLatencyMs.p99)}`,
     );
