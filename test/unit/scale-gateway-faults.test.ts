@@ -1,13 +1,13 @@
 import * as assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { ScaleGateway, type GatewayWarning } from '../../lib/dp401/scale-gateway';
-import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
-import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
-import { StoreService } from '../../lib/store/store-service';
-import { ManualClock } from '../helpers/clock';
-import { freePort, waitFor, sleep, ScaleClient } from '../helpers/node-red';
+import type { ScaleGateway, GatewayWarning } from '../../lib/dp401/scale-gateway';
+import type { RawDp401Config } from '../../lib/dp401/settings';
+import type { SqliteDatabase } from '../../lib/db/database';
+import type { StoreService } from '../../lib/store/store-service';
+import type { ManualClock } from '../helpers/clock';
+import { waitFor, sleep, type ScaleClient } from '../helpers/node-red';
+import { GatewayRig } from '../helpers/gateway-rig';
 import { weighingBytes, CRLF } from '../helpers/lines';
-import { tempDirs, storeOptions } from '../helpers/temp';
+import { tempDirs } from '../helpers/temp';
 
 /**
  * The gateway over real TCP sockets with a real SQLite store behind it, wired the way the
@@ -18,24 +18,18 @@ import { tempDirs, storeOptions } from '../helpers/temp';
 describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)', function () {
   this.timeout(60_000);
   const dirs = tempDirs();
+  let rig: GatewayRig;
   let gateway: ScaleGateway;
   let svc: StoreService;
   let db: SqliteDatabase;
   let clock: ManualClock;
-  let port: number;
   let warnings: GatewayWarning[];
   let devices: Array<{ topic: string; payload: Record<string, unknown> }>;
-  const clients: ScaleClient[] = [];
 
   /** `nack: false`: the store's refusal never reaches the gateway (only the socket closing tells). */
   async function start(config: RawDp401Config = {}, { nack = true } = {}): Promise<void> {
-    port = await freePort();
-    clock = new ManualClock();
-    const { settings, errors } = parseDp401Settings({ port: String(port), bindAddress: '127.0.0.1', timeZone: 'Europe/Istanbul', ackMode: 'store', ...config });
-    assert.deepEqual(errors, []);
-    db = openDatabase(path.join(dirs.make(), 'site.db'));
-    svc = new StoreService(db, storeOptions({ siteId: 'S' }));
-    gateway = new ScaleGateway(settings!, { clock, healthIntervalMs: 20 });
+    rig = await GatewayRig.create(dirs.make(), config);
+    ({ gateway, svc, db, clock } = rig);
     warnings = [];
     devices = [];
     gateway.on('warning', (w) => warnings.push(w));
@@ -46,28 +40,15 @@ describe('ScaleGateway under faults (real sockets, real SQLite, injected clocks)
         () => nack && gateway.notStored(event.localEventId),
       );
     });
-    const listening = new Promise((r) => gateway.once('listening', r));
-    gateway.start();
-    await listening;
+    await rig.listen();
   }
 
-  async function scale(id?: string): Promise<ScaleClient> {
-    const c = await ScaleClient.connect(port);
-    clients.push(c);
-    if (id) {
-      c.write(id);
-      await waitFor(() => gateway.devices().some((d) => d.deviceId === id), `${id} to register`);
-    }
-    return c;
-  }
+  const scale = (id?: string): Promise<ScaleClient> => rig.scale(id);
 
   const rows = (): number => (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
 
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy();
-    await gateway.stop();
-    svc.close();
-    db.close();
+    await rig.stop();
     dirs.cleanup();
   });
 

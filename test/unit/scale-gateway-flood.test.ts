@@ -1,13 +1,9 @@
 import * as assert from 'node:assert/strict';
 import * as net from 'node:net';
-import * as path from 'node:path';
-import { ScaleGateway, type GatewayWarning } from '../../lib/dp401/scale-gateway';
-import { parseDp401Settings } from '../../lib/dp401/settings';
-import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
-import { StoreService } from '../../lib/store/store-service';
-import { ManualClock } from '../helpers/clock';
-import { freePort, waitFor, sleep, ScaleClient } from '../helpers/node-red';
-import { tempDirs, storeOptions } from '../helpers/temp';
+import type { GatewayWarning } from '../../lib/dp401/scale-gateway';
+import { waitFor, sleep } from '../helpers/node-red';
+import { GatewayRig } from '../helpers/gateway-rig';
+import { tempDirs } from '../helpers/temp';
 
 /**
  * A connect flood over real TCP sockets while a real scale weighs into a real SQLite store.
@@ -16,18 +12,10 @@ import { tempDirs, storeOptions } from '../helpers/temp';
 describe('ScaleGateway under a connect flood (real sockets, real SQLite)', function () {
   this.timeout(60_000);
   const dirs = tempDirs();
-  let gateway: ScaleGateway;
-  let svc: StoreService;
-  let db: SqliteDatabase;
-  let clock: ManualClock;
-  let port: number;
-  const clients: ScaleClient[] = [];
+  let rig: GatewayRig;
 
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy();
-    await gateway.stop();
-    svc.close();
-    db.close();
+    await rig.stop();
     dirs.cleanup();
   });
 
@@ -37,7 +25,7 @@ describe('ScaleGateway under a connect flood (real sockets, real SQLite)', funct
     let connected = 0;
     const one = (): Promise<void> =>
       new Promise((resolve) => {
-        const s = net.connect({ host: '127.0.0.1', port, localAddress });
+        const s = net.connect({ host: '127.0.0.1', port: rig.port, localAddress });
         s.on('connect', () => {
           connected++;
           s.destroy();
@@ -57,12 +45,8 @@ describe('ScaleGateway under a connect flood (real sockets, real SQLite)', funct
   }
 
   it("a flood from one address is refused without stopping a real scale's weighings being stored and OK'd", async () => {
-    port = await freePort();
-    clock = new ManualClock();
-    const { settings } = parseDp401Settings({ port: String(port), bindAddress: '127.0.0.1', timeZone: 'Europe/Istanbul', ackMode: 'store' });
-    db = openDatabase(path.join(dirs.make(), 'site.db'));
-    svc = new StoreService(db, storeOptions({ siteId: 'S' }));
-    gateway = new ScaleGateway(settings!, { clock, healthIntervalMs: 20, acceptBurst: 10, acceptsPerSecond: 5 });
+    rig = await GatewayRig.create(dirs.make(), {}, { acceptBurst: 10, acceptsPerSecond: 5 });
+    const { gateway, svc, db, clock } = rig;
     const warnings: GatewayWarning[] = [];
     const devices: string[] = [];
     gateway.on('warning', (w) => warnings.push(w));
@@ -70,14 +54,9 @@ describe('ScaleGateway under a connect flood (real sockets, real SQLite)', funct
     gateway.on('event', (event, session) => {
       void svc.submit(event).then(() => gateway.acknowledge(session, event.localEventId));
     });
-    const listening = new Promise((r) => gateway.once('listening', r));
-    gateway.start();
-    await listening;
+    await rig.listen();
 
-    const scale = await ScaleClient.connect(port, '127.0.0.1');
-    clients.push(scale);
-    scale.write('SCALE-01');
-    await waitFor(() => gateway.devices().length === 1, 'SCALE-01 to register');
+    const scale = await rig.scale('SCALE-01', '127.0.0.1');
 
     const total = 600;
     let weighed = 0;
@@ -103,10 +82,7 @@ describe('ScaleGateway under a connect flood (real sockets, real SQLite)', funct
     // Once the budget refills, a scale connects again.
     clock.advance(2000);
     await sleep(100); // five health checks: the first lifts the refusal
-    const next = await ScaleClient.connect(port, '127.0.0.2');
-    clients.push(next);
-    next.write('SCALE-02');
-    await waitFor(() => gateway.devices().length === 2, 'SCALE-02 to register after the flood');
+    const next = await rig.scale('SCALE-02', '127.0.0.2'); // registers after the flood
     await next.weigh(5000);
   });
 });

@@ -1,14 +1,14 @@
 import * as assert from 'node:assert/strict';
-import * as path from 'node:path';
-import { ScaleGateway, MAX_WAITING_PER_SCALE, type GatewayOptions } from '../../lib/dp401/scale-gateway';
+import { MAX_WAITING_PER_SCALE, type ScaleGateway, type GatewayOptions } from '../../lib/dp401/scale-gateway';
 import type { WeighingEvent } from '../../lib/dp401/weighing-event';
-import { parseDp401Settings, type RawDp401Config } from '../../lib/dp401/settings';
-import { openDatabase, type SqliteDatabase } from '../../lib/db/database';
-import { StoreService } from '../../lib/store/store-service';
-import { ManualClock } from '../helpers/clock';
-import { freePort, waitFor, sleep, ScaleClient } from '../helpers/node-red';
+import type { RawDp401Config } from '../../lib/dp401/settings';
+import type { SqliteDatabase } from '../../lib/db/database';
+import type { StoreService } from '../../lib/store/store-service';
+import type { ManualClock } from '../helpers/clock';
+import { waitFor, sleep, ScaleClient } from '../helpers/node-red';
+import { GatewayRig } from '../helpers/gateway-rig';
 import { weighingBytes, CRLF } from '../helpers/lines';
-import { tempDirs, storeOptions } from '../helpers/temp';
+import { tempDirs } from '../helpers/temp';
 
 /**
  * Flow control over real TCP sockets: the gateway stops reading a scale that has too many
@@ -19,25 +19,19 @@ import { tempDirs, storeOptions } from '../helpers/temp';
 describe('ScaleGateway flow control (real sockets, real SQLite)', function () {
   this.timeout(60_000);
   const dirs = tempDirs();
+  let rig: GatewayRig;
   let gateway: ScaleGateway;
   let svc: StoreService;
   let db: SqliteDatabase;
   let clock: ManualClock;
-  let port: number;
   /** Weighings the gateway has passed on and the test has not yet committed. */
   let waiting: Array<{ event: WeighingEvent; session: string }>;
   let taken: number;
   let devices: Array<{ topic: string; payload: Record<string, unknown> }>;
-  const clients: ScaleClient[] = [];
 
   async function start(options: GatewayOptions = {}, config: RawDp401Config = {}): Promise<void> {
-    port = await freePort();
-    clock = new ManualClock();
-    const { settings, errors } = parseDp401Settings({ port: String(port), bindAddress: '127.0.0.1', timeZone: 'Europe/Istanbul', ackMode: 'store', ...config });
-    assert.deepEqual(errors, []);
-    db = openDatabase(path.join(dirs.make(), 'site.db'));
-    svc = new StoreService(db, storeOptions({ siteId: 'S' }));
-    gateway = new ScaleGateway(settings!, { clock, healthIntervalMs: 20, ...options });
+    rig = await GatewayRig.create(dirs.make(), config, options);
+    ({ gateway, svc, db, clock } = rig);
     waiting = [];
     taken = 0;
     devices = [];
@@ -46,9 +40,7 @@ describe('ScaleGateway flow control (real sockets, real SQLite)', function () {
       taken++;
     });
     gateway.on('device', (topic, payload) => devices.push({ topic, payload }));
-    const listening = new Promise((r) => gateway.once('listening', r));
-    gateway.start();
-    await listening;
+    await rig.listen();
   }
 
   /** Stores the `n` oldest weighings handed over and, once each is committed, OKs it. */
@@ -59,13 +51,7 @@ describe('ScaleGateway flow control (real sockets, real SQLite)', function () {
     }
   }
 
-  async function scale(id: string): Promise<ScaleClient> {
-    const c = await ScaleClient.connect(port);
-    clients.push(c);
-    c.write(id);
-    await waitFor(() => gateway.devices().some((d) => d.deviceId === id), `${id} to register`);
-    return c;
-  }
+  const scale = (id: string): Promise<ScaleClient> => rig.scale(id);
 
   /** `count` weighings in one write, with distinct weights (no duplicates among them). */
   function lines(count: number, from = 1000): Buffer {
@@ -77,10 +63,7 @@ describe('ScaleGateway flow control (real sockets, real SQLite)', function () {
   const rows = (): number => (db.prepare('SELECT COUNT(*) AS n FROM events').get() as { n: number }).n;
 
   afterEach(async () => {
-    for (const c of clients.splice(0)) c.destroy();
-    await gateway.stop();
-    svc.close();
-    db.close();
+    await rig.stop();
     dirs.cleanup();
   });
 
@@ -120,8 +103,7 @@ describe('ScaleGateway flow control (real sockets, real SQLite)', function () {
     assert.equal(gateway.readingPaused, true);
     assert.equal(gateway.pausedSocketCount, 3, 'C is not read either, though none of its weighings wait');
     c.write(lines(10, 3000));
-    const late = await ScaleClient.connect(port);
-    clients.push(late);
+    const late = await rig.scale();
     late.write('SCALE-04');
     await sleep(200);
     assert.equal(taken, 6, 'nothing more taken from anyone');
