@@ -331,7 +331,12 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     if (entries >= SETTLE_ENTRIES) {
       if (this.settleTimer) clearTimeout(this.settleTimer);
       this.settleTimer = setTimeout(() => this.settleDue(), 0);
-    } else if (!this.settleTimer && entries > 0) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
+    } else if (entries > 0) this.settleLater();
+  }
+
+  /** A settle after the quiet time, unless one is due already. */
+  private settleLater(): void {
+    if (!this.settleTimer && !this.closed) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
   }
 
   private settleDue(): void {
@@ -340,8 +345,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     const { entries, since } = this.log.buffered;
     if (!entries) return;
     const now = this.clock.mono();
-    const quiet = this.o.settleQuietMs ?? 2000;
-    const waitQuiet = this.lastActivity + quiet - now;
+    const waitQuiet = this.lastActivity + (this.o.settleQuietMs ?? 2000) - now;
     const waitAge = (since ?? now) + SETTLE_AGE_MS - now;
     if (entries < SETTLE_ENTRIES && waitQuiet > 0 && waitAge > 0) {
       this.settleTimer = setTimeout(() => this.settleDue(), Math.max(1, Math.min(waitQuiet, waitAge)));
@@ -362,7 +366,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
     if (!this.settleNow(SETTLE_STEP)) return;
     const { entries } = this.log.buffered;
     if (entries >= SETTLE_STEP) this.settleTimer = setTimeout(() => this.settleSteps(), 0);
-    else if (entries > 0) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
+    else if (entries > 0) this.settleLater();
   }
 
   /** Writes the bookkeeping now (all of it, or a step); a failure is reported and it is tried again later. */
@@ -375,7 +379,7 @@ export class StoreService extends EventEmitter<ServiceEvents> {
       if (isDiskFault(err) || !this.db.open) this.report(err, 'writing acks');
       else {
         this.emit('warning', `acks not written yet: ${(err as Error).message}; tried again`);
-        if (!this.settleTimer && !this.closed) this.settleTimer = setTimeout(() => this.settleDue(), this.o.settleQuietMs ?? 2000);
+        this.settleLater();
       }
       return false;
     }
